@@ -1,0 +1,109 @@
+# VibeluX — build, test, data sets and models.
+# `make deps` installs what Debian needs, `make` builds, `make check` tests, `make demo` runs the main job.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+PREFIX   ?= /usr/local
+SHARED   ?= ../shared
+FER      ?= $(SHARED)/data/fer2013
+MUSIC    ?= $(SHARED)/data/music4q
+JOBS     ?= 2
+
+CC       ?= cc
+OPENMP   ?= 1
+SANITIZE ?=
+CFLAGS   ?= -O2 -g -march=native
+PKGS      = sox fftw3f libpng zlib netpbm
+
+# Sanitizer builds live apart so they never mix objects with the normal build.
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+SANFLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD    ?= build
+SANFLAGS  =
+endif
+ifeq ($(OPENMP),1)
+OMPFLAGS  = -fopenmp
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = -std=c11 -Wall -Wextra -Werror $(CFLAGS) $(OMPFLAGS) $(SANFLAGS) -Ilib $(PKG_CFLAGS)
+ALL_LDLIBS  = $(OMPFLAGS) $(SANFLAGS) $(PKG_LIBS) -lm
+
+LIB_SRC   = $(sort $(wildcard lib/*.c))
+LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBVX     = $(BUILD)/libvx.a
+PROG_SRC  = $(sort $(wildcard bin/vx-*.c))
+PROGS     = $(PROG_SRC:bin/%.c=$(BUILD)/bin/%)
+CTEST_SRC = $(sort $(wildcard tests/*.c))
+CTESTS    = $(CTEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
+SHTESTS   = $(sort $(wildcard tests/*.t))
+MANPAGES  = $(sort $(wildcard man/*.[15]))
+
+.PHONY: all check lint-man install uninstall clean deps demo fuzz bench
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c lib/vx.h $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBVX): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/bin/%.o $(LIBVX)
+	$(CC) $< $(LIBVX) $(ALL_LDLIBS) -o $@
+
+$(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(LIBVX)
+	$(CC) $< $(LIBVX) $(ALL_LDLIBS) -o $@
+
+# ------------------------------------------------------------------ tests
+# Tests find programs through PATH and data through VX_SHARED; those needing ../shared skip without it.
+check: $(PROGS) $(CTESTS) lint-man
+	VX_BUILD=$(abspath $(BUILD)) VX_SHARED=$(abspath $(SHARED)) PATH="$(abspath $(BUILD)/bin):$$PATH" \
+	  prove -j$(JOBS) $(abspath $(CTESTS)) $(SHTESTS)
+
+lint-man:
+	@for page in $(MANPAGES); do \
+	  out=$$(mandoc -T lint -W warning $$page 2>&1) || { echo "$$out"; exit 1; }; \
+	done; echo "man pages: $(words $(MANPAGES)) checked by mandoc -T lint"
+
+# ---------------------------------------------------------------- set-up
+# Debian packages the project needs; installed only when missing, so `make deps` is cheap to repeat.
+DEB_BUILD = build-essential clang libomp-dev pkg-config libsox-dev libsox-fmt-all sox libfftw3-dev \
+            libpng-dev zlib1g-dev libnetpbm-dev netpbm mandoc perl gnuplot-nox opencv-data
+deps:
+	@missing=$$(for p in $(DEB_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# ----------------------------------------------------------------- demo
+DEMO_SAMPLE = data/samples/face.png
+demo: $(PROGS)
+	$(BUILD)/bin/vx-decode $(DEMO_SAMPLE) | $(BUILD)/bin/vx-ls
+
+# --------------------------------------------------------------- install
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5
+
+uninstall:
+	rm -f $(PROG_SRC:bin/%.c=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(wildcard man/*.1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man5/%,$(wildcard man/*.5))
+
+clean:
+	rm -rf build build-san build-fuzz
+
+# Rules for data sets and models (pipelines/), fuzzing and benchmarks (tests/) live beside their subject.
+include $(sort $(wildcard pipelines/*.mk tests/*.mk))

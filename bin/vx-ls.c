@@ -1,0 +1,117 @@
+/* vx-ls — list the records of tensor streams: key, label, dtype, shape and value statistics,
+ * or with --count only the number of records per class. */
+#include "vx.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char prog[] = "vx-ls";
+static const char usage[] =
+    "Usage: vx-ls [OPTION]... [STREAM]...\n"
+    "List the records of tensor streams (standard input when no STREAM or '-').\n"
+    "One line per record: key, label, dtype, shape, min, max, mean (tab-separated).\n"
+    "\n"
+    "  -c, --count     print only per-class record counts and the total\n"
+    "  -q, --no-stats  leave out min, max and mean\n"
+    "  -h, --help      show this help and exit\n"
+    "      --version   show the version and exit\n";
+
+struct cmdline {
+    int count_only;
+    int no_stats;
+    char **inputs;
+    int ninputs;
+};
+
+static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
+{
+    static const struct option longopts[] = {
+        {"count", no_argument, NULL, 'c'}, {"no-stats", no_argument, NULL, 'q'}, {NULL, 0, NULL, 0}};
+    int c;
+    memset(cmd, 0, sizeof *cmd);
+    while ((c = getopt_long(argc, argv, "cq", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cmd->count_only = 1; break;
+        case 'q': cmd->no_stats = 1; break;
+        default: fputs(usage, stderr); exit(2);
+        }
+    }
+    cmd->inputs = argv + optind;
+    cmd->ninputs = argc - optind;
+}
+
+static void print_record(const vx_record *r, int with_stats)
+{
+    char shape[64] = "";
+    size_t used = 0;
+    for (int i = 0; i < r->rank; i++)
+        used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
+    if (r->rank == 0)
+        strcpy(shape, "scalar");
+    char label[32];
+    if (r->label == VX_NO_LABEL)
+        strcpy(label, "-");
+    else if (!vx_record_get_meta(r, "classes", NULL, 0) && vx_class_name(r->label))
+        snprintf(label, sizeof label, "%s", vx_class_name(r->label));
+    else
+        snprintf(label, sizeof label, "%d", r->label);
+    printf("%s\t%s\t%s\t%s", r->key, label, vx_dtype_name(r->dtype), shape);
+    if (with_stats) {
+        vx_stats s;
+        vx_record_stats(r, &s);
+        printf("\t%g\t%g\t%g", s.min, s.max, s.mean);
+        if (s.nonfinite)
+            printf("\t%zu non-finite", s.nonfinite);
+    }
+    putchar('\n');
+}
+
+int main(int argc, char **argv)
+{
+    struct cmdline cmd;
+    if (vx_cli_standard(argc, argv, prog, usage))
+        return 0;
+    parse_cmdline(argc, argv, &cmd);
+
+    char *stdin_only[] = {"-"};
+    char **inputs = cmd.ninputs ? cmd.inputs : stdin_only;
+    int ninputs = cmd.ninputs ? cmd.ninputs : 1;
+    unsigned long long per_class[VX_NCLASSES] = {0}, unlabelled = 0, other = 0, total = 0;
+    vx_record r;
+    vx_error err;
+    vx_record_init(&r);
+    for (int i = 0; i < ninputs; i++) {
+        FILE *f = vx_open_input(inputs[i], &err);
+        if (!f)
+            vx_die(prog, 1, "%s", err.msg);
+        vx_reader rd;
+        vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
+        int got;
+        while ((got = vx_reader_next(&rd, &r, &err)) == 1) {
+            total++;
+            if (r.label == VX_NO_LABEL)
+                unlabelled++;
+            else if (r.label < VX_NCLASSES)
+                per_class[r.label]++;
+            else
+                other++;
+            if (!cmd.count_only)
+                print_record(&r, !cmd.no_stats);
+        }
+        if (got < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        vx_close_input(f);
+    }
+    if (cmd.count_only) {
+        for (int c = 0; c < VX_NCLASSES; c++)
+            printf("%s\t%llu\n", vx_class_name(c), per_class[c]);
+        if (other)
+            printf("other\t%llu\n", other);
+        printf("unlabelled\t%llu\ntotal\t%llu\n", unlabelled, total);
+    }
+    vx_record_free(&r);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        vx_die(prog, 1, "error writing standard output");
+    return 0;
+}

@@ -1,0 +1,245 @@
+/* util.c — the small services every program needs: errors, checked sizes, option parsing,
+ * atomic output files and progress lines. */
+#define _POSIX_C_SOURCE 200809L
+#include "vx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int vx_fail(vx_error *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void vx_die(const char *prog, int status, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+int vx_size_mul(size_t a, size_t b, size_t *out, vx_error *err)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return vx_fail(err, "size %zu x %zu overflows", a, b);
+    *out = a * b;
+    return 0;
+}
+
+void *vx_malloc(size_t n, vx_error *err)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        vx_fail(err, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *vx_calloc(size_t count, size_t size, vx_error *err)
+{
+    size_t n = 0;
+    if (vx_size_mul(count, size, &n, err) < 0)
+        return NULL;
+    void *p = calloc(n ? count : 1, n ? size : 1);
+    if (!p)
+        vx_fail(err, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+int vx_parse_long(const char *text, const char *option, long lo, long hi, long *out, vx_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0')
+        return vx_fail(err, "%s: '%s' is not an integer", option, text);
+    if (errno == ERANGE || v < lo || v > hi)
+        return vx_fail(err, "%s: %s is out of range [%ld, %ld]", option, text, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int vx_parse_double(const char *text, const char *option, double lo, double hi, double *out, vx_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0')
+        return vx_fail(err, "%s: '%s' is not a number", option, text);
+    if (errno == ERANGE || !isfinite(v) || v < lo || v > hi)
+        return vx_fail(err, "%s: %s is out of range [%g, %g]", option, text, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("%s (VibeluX) %s\n", prog, VX_VERSION);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+FILE *vx_open_input(const char *path, vx_error *err)
+{
+    if (!path || strcmp(path, "-") == 0)
+        return stdin;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        vx_fail(err, "cannot open %s: %s", path, strerror(errno));
+    return f;
+}
+
+void vx_close_input(FILE *f)
+{
+    if (f && f != stdin)
+        fclose(f);
+}
+
+/* ---------------------------------------------------------------- output */
+
+int vx_output_open(vx_output *out, const char *path, vx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path || strcmp(path, "-") == 0) {
+        out->file = stdout;
+        return 0;
+    }
+    size_t n = strlen(path) + 16;
+    out->final_path = strdup(path);
+    out->temp_path = malloc(n);
+    if (!out->final_path || !out->temp_path) {
+        vx_output_abort(out);
+        return vx_fail(err, "out of memory");
+    }
+    snprintf(out->temp_path, n, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(out->temp_path);
+    if (fd < 0) {
+        int e = errno;
+        free(out->temp_path);
+        out->temp_path = NULL;
+        vx_output_abort(out);
+        return vx_fail(err, "cannot create a temporary file beside %s: %s", path, strerror(e));
+    }
+    /* mkstemp creates 0600; give the result the permissions a plain fopen would. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    out->file = fdopen(fd, "wb");
+    if (!out->file) {
+        close(fd);
+        vx_output_abort(out);
+        return vx_fail(err, "cannot open %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int vx_output_commit(vx_output *out, vx_error *err)
+{
+    if (!out->final_path) {
+        if (fflush(out->file) != 0 || ferror(out->file))
+            return vx_fail(err, "error writing standard output: %s", strerror(errno));
+        return 0;
+    }
+    int bad = fflush(out->file) != 0 || ferror(out->file) || fsync(fileno(out->file)) != 0;
+    int e = errno;
+    if (fclose(out->file) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    out->file = NULL;
+    if (bad) {
+        vx_fail(err, "error writing %s: %s", out->final_path, strerror(e));
+        vx_output_abort(out);
+        return -1;
+    }
+    if (rename(out->temp_path, out->final_path) != 0) {
+        vx_fail(err, "cannot rename into %s: %s", out->final_path, strerror(errno));
+        vx_output_abort(out);
+        return -1;
+    }
+    free(out->temp_path);
+    free(out->final_path);
+    out->temp_path = out->final_path = NULL;
+    return 0;
+}
+
+void vx_output_abort(vx_output *out)
+{
+    if (out->file && out->final_path)
+        fclose(out->file);
+    out->file = NULL;
+    if (out->temp_path)
+        unlink(out->temp_path);
+    free(out->temp_path);
+    free(out->final_path);
+    out->temp_path = out->final_path = NULL;
+}
+
+/* -------------------------------------------------------------- progress */
+
+double vx_seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void vx_progress_init(vx_progress *p, const char *prog, int force)
+{
+    p->terminal = isatty(STDERR_FILENO);
+    p->enabled = force || p->terminal;
+    p->prog = prog;
+    p->start_seconds = p->last_seconds = vx_seconds_now();
+}
+
+void vx_progress_update(vx_progress *p, const char *what, size_t done, size_t total)
+{
+    if (!p->enabled)
+        return;
+    double now = vx_seconds_now();
+    /* A terminal line is redrawn in place; a log gets a full line now and then. */
+    double interval = p->terminal ? 0.25 : 5.0;
+    if (now - p->last_seconds < interval && (total == 0 || done < total))
+        return;
+    p->last_seconds = now;
+    double elapsed = now - p->start_seconds;
+    if (total)
+        fprintf(stderr, "%s%s: %s %zu/%zu (%.0f%%) %.1fs", p->terminal ? "\r" : "", p->prog, what, done, total,
+                100.0 * (double)done / (double)total, elapsed);
+    else
+        fprintf(stderr, "%s%s: %s %zu %.1fs", p->terminal ? "\r" : "", p->prog, what, done, elapsed);
+    fputs(p->terminal ? "\033[K" : "\n", stderr);
+}
+
+void vx_progress_done(vx_progress *p)
+{
+    if (p->enabled && p->terminal)
+        fputc('\n', stderr);
+}

@@ -1,0 +1,153 @@
+/* vx.h — the one public interface of libvx, the library behind every vx-* program.
+ * Library functions never exit and never print: they return a status and fill a vx_error. */
+#ifndef VX_H
+#define VX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define VX_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+typedef struct vx_error {
+    char msg[512];
+} vx_error;
+
+/* Records a message in err (when err is non-NULL) and returns -1, so callers can `return vx_fail(...)`. */
+int vx_fail(vx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "prog: message" on stderr and exits with status (1 runtime, 2 usage). */
+_Noreturn void vx_die(const char *prog, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* --------------------------------------------------------- checked sizes */
+
+/* a*b into *out; -1 (and a message) on overflow. */
+int vx_size_mul(size_t a, size_t b, size_t *out, vx_error *err);
+/* malloc/calloc that report failure in err instead of returning silently. */
+void *vx_malloc(size_t n, vx_error *err);
+void *vx_calloc(size_t count, size_t size, vx_error *err);
+
+/* -------------------------------------------------- command-line helpers */
+
+/* Parses a whole string as a number within [lo, hi]; the message names the option and the range. */
+int vx_parse_long(const char *text, const char *option, long lo, long hi, long *out, vx_error *err);
+int vx_parse_double(const char *text, const char *option, double lo, double hi, double *out, vx_error *err);
+
+/* Standard handling of --help/--version for every program: returns 1 when it printed and the program should exit 0. */
+int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
+
+/* Opens a path for reading; "-" or NULL means stdin. */
+FILE *vx_open_input(const char *path, vx_error *err);
+void vx_close_input(FILE *f);
+
+/* ------------------------------------------------------- atomic output */
+
+/* Output that appears under its final name only when complete: write to a temp file in the
+ * same directory, then rename. A path of "-" or NULL means stdout (written directly). */
+typedef struct vx_output {
+    FILE *file;
+    char *final_path; /* NULL for stdout */
+    char *temp_path;
+} vx_output;
+
+int vx_output_open(vx_output *out, const char *path, vx_error *err);
+/* Flushes, checks, fsyncs and renames into place. */
+int vx_output_commit(vx_output *out, vx_error *err);
+/* Removes the temp file; safe to call after a failed commit or twice. */
+void vx_output_abort(vx_output *out);
+
+/* ------------------------------------------------------------ progress */
+
+/* Progress lines on stderr: shown when stderr is a terminal, or when forced (e.g. --progress). */
+typedef struct vx_progress {
+    int enabled;
+    int terminal;
+    const char *prog;
+    double start_seconds;
+    double last_seconds;
+} vx_progress;
+
+void vx_progress_init(vx_progress *p, const char *prog, int force);
+/* Redraws at most a few times per second; total may be 0 when unknown. */
+void vx_progress_update(vx_progress *p, const char *what, size_t done, size_t total);
+void vx_progress_done(vx_progress *p);
+double vx_seconds_now(void);
+
+/* ------------------------------------------------------------ classes */
+
+#define VX_NCLASSES 7
+/* The emotion classes, index 0-6: anger disgust fear happy neutral sad surprise. */
+const char *vx_class_name(int index);
+/* Accepts the canonical names and common folder spellings (angry, disgusted, fearful, surprised, ...);
+ * returns the index or -1. */
+int vx_class_from_name(const char *name);
+
+/* ------------------------------------------------------ tensor stream */
+
+/* The stream format is specified in formats/tensor-stream.md and vx-stream(5). */
+enum vx_dtype { VX_U8 = 1, VX_F32 = 2 };
+#define VX_MAX_RANK 4
+#define VX_NO_LABEL (-1)
+/* Limits that keep a hostile header from causing a huge allocation. */
+#define VX_MAX_DIM (1u << 26)
+#define VX_MAX_PAYLOAD ((size_t)256 << 20)
+#define VX_MAX_TEXT 4096
+
+typedef struct vx_record {
+    enum vx_dtype dtype;
+    int rank;
+    uint32_t dim[VX_MAX_RANK]; /* outermost first; images are [channels, height, width] */
+    int label;                 /* class index or VX_NO_LABEL */
+    char *key;                 /* NUL-terminated, never NULL after read/set */
+    char *meta;                /* "name=value\n" lines, NUL-terminated, may be empty */
+    void *data;                /* payload, nbytes long */
+    size_t nbytes;
+    size_t capacity; /* bytes allocated for data; reused across reads */
+} vx_record;
+
+size_t vx_dtype_size(enum vx_dtype dtype);
+const char *vx_dtype_name(enum vx_dtype dtype);
+/* Number of elements (product of dims); 1 for rank 0. */
+size_t vx_record_count(const vx_record *r);
+
+void vx_record_init(vx_record *r);
+void vx_record_free(vx_record *r);
+/* Sets dtype and shape and makes room for the payload (contents unspecified). */
+int vx_record_shape(vx_record *r, enum vx_dtype dtype, int rank, const uint32_t *dim, vx_error *err);
+int vx_record_set_key(vx_record *r, const char *key, vx_error *err);
+/* Metadata is a list of name=value lines; set replaces an existing name. */
+int vx_record_set_meta(vx_record *r, const char *name, const char *value, vx_error *err);
+/* Copies the value of name into buf; returns 1 found, 0 absent. */
+int vx_record_get_meta(const vx_record *r, const char *name, char *buf, size_t bufsize);
+/* Deep copy of key, meta, shape and payload. */
+int vx_record_copy(vx_record *dst, const vx_record *src, vx_error *err);
+
+/* Reads the next record into r, reusing its buffers. Returns 1 on a record, 0 at a clean end of
+ * stream, -1 on error. `where` names the input in messages (a path or "stdin"); messages give
+ * the record number and byte offset. */
+typedef struct vx_reader {
+    FILE *file;
+    const char *where;
+    uint64_t offset;   /* bytes consumed so far */
+    uint64_t nrecords; /* records read so far */
+} vx_reader;
+
+void vx_reader_init(vx_reader *rd, FILE *file, const char *where);
+int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err);
+/* Writes one record; -1 on an I/O error or an invalid record. */
+int vx_record_write(FILE *f, const vx_record *r, vx_error *err);
+/* Returns 0 if the record's fields are consistent and within limits. */
+int vx_record_check(const vx_record *r, vx_error *err);
+
+/* Element statistics over the payload (NaN-aware: counts non-finite values separately). */
+typedef struct vx_stats {
+    double min, max, mean;
+    size_t nonfinite;
+} vx_stats;
+void vx_record_stats(const vx_record *r, vx_stats *s);
+/* Fails with the key and element index of the first NaN or infinity in an f32 payload. */
+int vx_record_require_finite(const vx_record *r, vx_error *err);
+
+#endif
