@@ -30,8 +30,9 @@ ifeq ($(OPENMP),1)
 OMPFLAGS  = -fopenmp
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Lazy (=), not :=, so that `make deps check` on a bare machine asks pkg-config after deps ran.
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS  = -std=c11 -Wall -Wextra -Werror $(CFLAGS) $(OMPFLAGS) $(SANFLAGS) -Ilib $(PKG_CFLAGS)
 ALL_LDLIBS  = $(OMPFLAGS) $(SANFLAGS) $(PKG_LIBS) -lm
 
