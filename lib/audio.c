@@ -1,0 +1,258 @@
+/* audio.c — any file libsox reads, decoded to one mono f32 record at a chosen rate, through the
+ * same effects chain the sox command builds, so the samples equal `sox IN -t f32 -r R -c 1 -`. */
+#define _POSIX_C_SOURCE 200809L
+#include "vx.h"
+
+#include <sox.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* libsox reports failures only through its process-wide message handler, which has no user
+ * pointer: the last failure waits here until vx_audio_read puts it into a vx_error. */
+static _Thread_local char sox_failure[400];
+
+static void on_sox_message(unsigned level, const char *source_file, const char *fmt, va_list ap)
+{
+    (void)source_file;
+    if (level == 1)
+        vsnprintf(sox_failure, sizeof sox_failure, fmt, ap);
+}
+
+int vx_audio_begin(vx_error *err)
+{
+    sox_globals_t *g = sox_get_globals();
+    g->output_message_handler = on_sox_message;
+    g->verbosity = 1; /* failures only: warnings would be formatted just to be dropped */
+    if (sox_init() != SOX_SUCCESS)
+        return vx_fail(err, "cannot start libsox");
+    return 0;
+}
+
+void vx_audio_end(void)
+{
+    sox_quit();
+}
+
+/* ------------------------------------------------------------------ sink */
+
+/* The last effect of the chain: collects samples as f32 into the record's payload. */
+struct sink {
+    vx_record *r;
+    size_t n;    /* samples collected */
+    size_t want; /* stop after this many; 0 collects everything */
+    size_t max;  /* more than this is an error */
+    int full, too_long, no_memory;
+};
+
+static int sink_reserve(struct sink *s, size_t samples)
+{
+    if (samples * sizeof(float) <= s->r->capacity)
+        return 0;
+    void *p = realloc(s->r->data, samples * sizeof(float));
+    if (!p)
+        return -1;
+    s->r->data = p;
+    s->r->capacity = samples * sizeof(float);
+    return 0;
+}
+
+static int sink_getopts(sox_effect_t *effp, int argc, char **argv)
+{
+    if (argc != 2)
+        return SOX_EOF;
+    memcpy(effp->priv, &argv[1], sizeof(struct sink *));
+    return SOX_SUCCESS;
+}
+
+static int sink_flow(sox_effect_t *effp, const sox_sample_t *ibuf, sox_sample_t *obuf, size_t *isamp,
+                     size_t *osamp)
+{
+    struct sink *s;
+    SOX_SAMPLE_LOCALS;
+    (void)obuf;
+    memcpy(&s, effp->priv, sizeof s);
+    *osamp = 0;
+    size_t n = *isamp, room = (s->want ? s->want : s->max + 1) - s->n;
+    if (n > room)
+        n = room;
+    if (s->n + n > s->max) {
+        s->too_long = 1;
+        return SOX_EOF;
+    }
+    if (!s->want && sink_reserve(s, s->n + n) < 0) {
+        /* Grow geometrically so a long file costs few copies. */
+        size_t grown = 2 * (s->n + n) < s->max ? 2 * (s->n + n) : s->max;
+        if (sink_reserve(s, grown) < 0) {
+            s->no_memory = 1;
+            return SOX_EOF;
+        }
+    }
+    float *out = (float *)s->r->data + s->n;
+    for (size_t i = 0; i < n; i++)
+        out[i] = SOX_SAMPLE_TO_FLOAT_32BIT(ibuf[i], effp->clips); /* as sox writes -t f32 */
+    s->n += n;
+    s->full = s->want && s->n == s->want;
+    return SOX_SUCCESS;
+}
+
+static const sox_effect_handler_t *sink_handler(void)
+{
+    static const sox_effect_handler_t handler = {
+        "vx-sink", NULL, SOX_EFF_MCHAN, sink_getopts, NULL, sink_flow, NULL, NULL, NULL, sizeof(struct sink *)};
+    return &handler;
+}
+
+/* Stops the flow early once a fixed --length is collected. */
+static int on_flow(sox_bool all_done, void *data)
+{
+    const struct sink *s = data;
+    (void)all_done;
+    return s->full || s->too_long || s->no_memory ? SOX_EOF : SOX_SUCCESS;
+}
+
+/* --------------------------------------------------------------- decoding */
+
+static int sox_error(vx_error *err, const char *where, const char *fallback)
+{
+    size_t full = strlen(sox_failure), n = full;
+    while (n > 0 && (sox_failure[n - 1] == ' ' || sox_failure[n - 1] == ':'))
+        n--;
+    if (n == 0)
+        return vx_fail(err, "%s: %s", where, fallback);
+    /* Some libsox messages end in ": " with the reason left empty; the fallback stands in for it. */
+    return vx_fail(err, "%s: %.*s%s%s", where, (int)n, sox_failure, n < full ? ": " : "", n < full ? fallback : "");
+}
+
+/* Adds effect `name` with its arguments; sig follows the signal along the chain. */
+static int add_effect(sox_effects_chain_t *chain, const sox_effect_handler_t *handler, int argc, char **argv,
+                      sox_signalinfo_t *sig, const sox_signalinfo_t *target)
+{
+    if (!handler)
+        return -1;
+    sox_effect_t *e = sox_create_effect(handler);
+    if (!e)
+        return -1;
+    int rc = sox_effect_options(e, argc, argv) == SOX_SUCCESS && sox_add_effect(chain, e, sig, target) == SOX_SUCCESS;
+    if (!rc)
+        free(e->priv);
+    free(e); /* sox_add_effect keeps a copy */
+    return rc ? 0 : -1;
+}
+
+/* The chain of `sox IN -t f32 -r RATE -c 1 - trim OFFSET [DURATION]`: user effects first, then,
+ * as sox.c's add_effects orders them, channels (before rate, since it lowers the count) and rate. */
+static int build_chain(sox_effects_chain_t *chain, sox_format_t *in, const vx_decode_opts *o, struct sink *s,
+                       const char *where, vx_error *err)
+{
+    sox_signalinfo_t sig = in->signal, target = in->signal;
+    target.channels = 1;
+    target.rate = (sox_rate_t)o->rate;
+    target.length = SOX_UNKNOWN_LEN;
+    char *input_args[1] = {(char *)in}, *sink_args[1] = {(char *)s};
+    if (add_effect(chain, sox_find_effect("input"), 1, input_args, &sig, &target) < 0)
+        return sox_error(err, where, "cannot start the libsox input");
+    if (o->offset > 0 || o->duration > 0) {
+        char start[40], length[40];
+        char *trim_args[2] = {start, length};
+        snprintf(start, sizeof start, "%.17g", o->offset);
+        snprintf(length, sizeof length, "%.17g", o->duration);
+        if (add_effect(chain, sox_find_effect("trim"), o->duration > 0 ? 2 : 1, trim_args, &sig, &target) < 0)
+            return sox_error(err, where, "cannot set up libsox trim");
+    }
+    if (sig.channels != 1 && add_effect(chain, sox_find_effect("channels"), 0, NULL, &sig, &target) < 0)
+        return sox_error(err, where, "cannot set up libsox channels");
+    if (sig.rate != target.rate && add_effect(chain, sox_find_effect("rate"), 0, NULL, &sig, &target) < 0)
+        return sox_error(err, where, "cannot set up libsox rate");
+    if (add_effect(chain, sink_handler(), 1, sink_args, &sig, &target) < 0)
+        return sox_error(err, where, "cannot set up the libsox output");
+    return 0;
+}
+
+static int collect(sox_format_t *in, const vx_decode_opts *o, struct sink *s, const char *where, vx_error *err)
+{
+    sox_encodinginfo_t f32 = {SOX_ENCODING_FLOAT, 32, 0, sox_option_default, sox_option_default,
+                              sox_option_default, sox_false};
+    sox_effects_chain_t *chain = sox_create_effects_chain(&in->encoding, &f32);
+    if (!chain)
+        return vx_fail(err, "%s: out of memory starting libsox", where);
+    int rc = build_chain(chain, in, o, s, where, err);
+    if (rc == 0) {
+        sox_flow_effects(chain, on_flow, s);
+        if (s->no_memory)
+            rc = vx_fail(err, "%s: out of memory for %zu samples", where, s->n);
+        else if (s->too_long)
+            rc = vx_fail(err, "%s: more than %zu samples (use --duration or --length)", where, s->max);
+        else if (in->sox_errno)
+            rc = vx_fail(err, "%s: %s", where, in->sox_errstr);
+        else if (sox_failure[0])
+            rc = sox_error(err, where, "decoding failed");
+        else if (s->n == 0 && !s->want)
+            rc = vx_fail(err, "%s: no audio samples decoded", where);
+    }
+    sox_delete_effects_chain(chain);
+    return rc;
+}
+
+/* libsox tells MP3 from its content only when it has an ID3 tag, and otherwise goes by the file
+ * name's extension, which stdin has not: an MPEG audio frame header names the type for it. */
+static const char *type_hint(const char *path, const void *data, size_t size)
+{
+    unsigned char head[3] = {0};
+    if (data) {
+        memcpy(head, data, size < 3 ? size : 3);
+    } else {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return NULL;
+        size = fread(head, 1, 3, f);
+        fclose(f);
+    }
+    int id3 = size >= 3 && memcmp(head, "ID3", 3) == 0;
+    int frame = size >= 3 && head[0] == 0xff && (head[1] & 0xe0) == 0xe0 && (head[1] & 0x06) != 0 &&
+                (head[2] & 0xf0) != 0xf0;
+    return id3 || frame ? "mp3" : NULL;
+}
+
+int vx_audio_read(const char *path, const void *data, size_t size, const vx_decode_opts *o, vx_record *r,
+                  vx_error *err)
+{
+    const char *where = path ? path : "stdin";
+    const char *type = type_hint(path, data, size);
+    sox_failure[0] = '\0';
+    sox_format_t *in = data ? sox_open_mem_read((void *)data, size, NULL, NULL, type)
+                            : sox_open_read(path, NULL, NULL, type);
+    if (!in)
+        return sox_error(err, where, "not an image, nor audio libsox can read");
+    if (in->signal.channels == 0 || in->signal.rate <= 0) {
+        sox_close(in);
+        return vx_fail(err, "%s: audio without channels or sample rate", where);
+    }
+    /* One dimension and the payload limit bound the samples. */
+    size_t max = VX_MAX_PAYLOAD / sizeof(float) < VX_MAX_DIM ? VX_MAX_PAYLOAD / sizeof(float) : VX_MAX_DIM;
+    struct sink s = {.r = r, .want = (size_t)o->length, .max = max};
+    int rc = 0;
+    if (s.want > max)
+        rc = vx_fail(err, "%s: --length %zu is above %zu samples", where, s.want, max);
+    else if (sink_reserve(&s, s.want ? s.want : 1 << 16) < 0)
+        rc = vx_fail(err, "%s: out of memory", where);
+    if (rc == 0)
+        rc = collect(in, o, &s, where, err);
+    char source[32];
+    snprintf(source, sizeof source, "%s", in->filetype ? in->filetype : "audio");
+    sox_close(in);
+    if (rc < 0)
+        return -1;
+
+    /* A fixed length pads the end with silence. */
+    for (size_t i = s.n; i < s.want; i++)
+        ((float *)r->data)[i] = 0.0f;
+    uint32_t dim[1] = {(uint32_t)(s.want ? s.want : s.n)};
+    char rate[32];
+    vx_error why;
+    snprintf(rate, sizeof rate, "%ld", o->rate);
+    if (vx_record_shape(r, VX_F32, 1, dim, &why) < 0 || vx_record_set_meta(r, "source", source, &why) < 0 ||
+        vx_record_set_meta(r, "rate", rate, &why) < 0)
+        return vx_fail(err, "%s: %s", where, why.msg);
+    return 0;
+}
