@@ -242,4 +242,65 @@ typedef struct vx_image_range {
 int vx_image_write(FILE *f, const vx_record *r, enum vx_image_format format, const vx_image_range *range,
                    vx_error *err);
 
+/* ---- face detection (vx-facecrop) */
+
+/* A Haar cascade in OpenCV's XML format (the one opencv_traincascade writes and Debian's
+ * opencv-data installs), loaded by a purpose-built parser that names the line and element of
+ * any fault. Read-only once loaded, so one cascade may serve several threads. */
+typedef struct vx_cascade vx_cascade;
+
+#define VX_CASCADE_DEFAULT "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+
+vx_cascade *vx_cascade_load(const char *path, vx_error *err);
+/* Parses len bytes of XML text; `where` names it in messages. */
+vx_cascade *vx_cascade_parse(const char *text, size_t len, const char *where, vx_error *err);
+void vx_cascade_free(vx_cascade *c);
+/* The training window, e.g. 24x24 for the frontal face cascades. */
+void vx_cascade_window(const vx_cascade *c, int *width, int *height);
+
+/* A face box in image pixels; strength is the number of raw detections merged into it
+ * (OpenCV's numDetections from detectMultiScale2). */
+typedef struct vx_box {
+    int x, y, w, h;
+    int strength;
+} vx_box;
+
+/* detectMultiScale's parameters. Sizes of 0 mean no limit; OpenCV's own defaults are
+ * scale 1.1, 3 neighbours and no minimum; vx_detect_params_init gives the project's 1.1, 5, 30. */
+typedef struct vx_detect_params {
+    double scale_factor; /* > 1: each pyramid level is this much smaller */
+    int min_neighbors;   /* a group needs more than this many raw detections; 0 keeps them all ungrouped */
+    int min_w, min_h;    /* smallest box searched */
+    int max_w, max_h;    /* largest box searched */
+} vx_detect_params;
+
+void vx_detect_params_init(vx_detect_params *p);
+
+/* OpenCV 4.6's CascadeClassifier::detectMultiScale on an 8-bit gray image, box for box and in
+ * OpenCV's single-threaded order: pyramid by bit-exact bilinear resize, integral images,
+ * variance-normalised stages, groupRectangles (eps 0.2) and clipping to the image. *boxes is
+ * malloc'd (NULL when none); memory beyond the image is a few rows of each pyramid level. */
+int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width, int height, size_t stride,
+                      const vx_detect_params *p, vx_box **boxes, size_t *nboxes, vx_error *err);
+
+/* The parts, for tests and for other detectors. */
+/* cv::resize(src, dst, Size(dw, dh), 0, 0, INTER_LINEAR_EXACT) on 8-bit gray. */
+int vx_resize_linear_exact(const unsigned char *src, int sw, int sh, size_t sstride, unsigned char *dst, int dw,
+                           int dh, vx_error *err);
+/* cv::groupRectangles(boxes, min_neighbors, eps) in place, with strength set to each group's size. */
+int vx_boxes_group(vx_box *boxes, size_t *n, int min_neighbors, double eps, vx_error *err);
+/* The largest box by area (the first of equals); -1 when n is 0. */
+long vx_boxes_largest(const vx_box *boxes, size_t n);
+
+/* The gray plane of an image record: u8 [1,h,w], [3,h,w] (R, G, B planes, OpenCV's luma),
+ * [4,h,w] (alpha ignored) or [h,w]. *gray points into the record for gray images, else into
+ * *scratch (malloc'd, to be freed by the caller). */
+int vx_image_gray(const vx_record *r, const unsigned char **gray, int *width, int *height,
+                  unsigned char **scratch, vx_error *err);
+
+/* Area-averaging crop: the box grown by `margin` times its size on every side, pixels beyond
+ * the image repeating the edge, averaged down (or up) to size x size; rounds half up. */
+int vx_face_crop(const unsigned char *gray, int width, int height, size_t stride, vx_box box, double margin,
+                 int size, unsigned char *out, vx_error *err);
+
 #endif
