@@ -66,7 +66,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OFFSET: bad = vx_parse_double(optarg, "--offset", 0, 1e7, &cmd->decode.offset, &err); break;
         case DURATION: bad = vx_parse_double(optarg, "--duration", 1e-6, 1e7, &cmd->decode.duration, &err); break;
         case LENGTH: bad = vx_parse_long(optarg, "--length", 1, VX_MAX_DIM, &cmd->decode.length, &err); break;
-        case LABELS: cmd->dataset.labels = optarg; break;
+        case LABELS:
+            cmd->dataset.labels = optarg;
+            bad = vx_dataset_check_labels(optarg, &err);
+            break;
         case UNLABELLED: cmd->dataset.unlabelled = 1; break;
         case LIMIT:
             bad = vx_parse_long(optarg, "--limit", 1, LONG_MAX, &n, &err);

@@ -113,15 +113,15 @@ static int on_flow(sox_bool all_done, void *data)
 
 /* --------------------------------------------------------------- decoding */
 
-static int sox_error(vx_error *err, const char *where, const char *fallback)
+static int sox_error(vx_error *err, const char *where, const char *what)
 {
-    size_t full = strlen(sox_failure), n = full;
+    /* Some libsox messages end in ": " with the reason left empty. */
+    size_t n = strlen(sox_failure);
     while (n > 0 && (sox_failure[n - 1] == ' ' || sox_failure[n - 1] == ':'))
         n--;
     if (n == 0)
-        return vx_fail(err, "%s: %s", where, fallback);
-    /* Some libsox messages end in ": " with the reason left empty; the fallback stands in for it. */
-    return vx_fail(err, "%s: %.*s%s%s", where, (int)n, sox_failure, n < full ? ": " : "", n < full ? fallback : "");
+        return vx_fail(err, "%s: %s", where, what);
+    return vx_fail(err, "%s: %s (libsox: %.*s)", where, what, (int)n, sox_failure);
 }
 
 /* Adds effect `name` with its arguments; sig follows the signal along the chain. */

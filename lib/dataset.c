@@ -111,12 +111,12 @@ static int folder_label(const vx_dataset *ds, const char *name, int *label, vx_e
     return vx_fail(err, "%s: folder '%s' is not in the labels %s", ds->root, name, ds->classes);
 }
 
-static int check_labels(const char *labels, vx_error *err)
+int vx_dataset_check_labels(const char *labels, vx_error *err)
 {
     if (!*labels || labels[0] == ',' || labels[strlen(labels) - 1] == ',' || strstr(labels, ",,"))
-        return vx_fail(err, "labels '%s': an empty class name", labels);
+        return vx_fail(err, "--labels '%s': an empty class name", labels);
     if (strpbrk(labels, "\n="))
-        return vx_fail(err, "labels '%s': a class name holds '=' or a newline", labels);
+        return vx_fail(err, "--labels '%s': a class name holds '=' or a newline", labels);
     return 0;
 }
 
@@ -129,7 +129,7 @@ int vx_dataset_open(vx_dataset *ds, const char *dir, const vx_dataset_opts *o, v
 {
     memset(ds, 0, sizeof *ds);
     ds->opts = *o;
-    if (o->labels && !o->unlabelled && check_labels(o->labels, err) < 0)
+    if (o->labels && !o->unlabelled && vx_dataset_check_labels(o->labels, err) < 0)
         return -1;
     if (!(ds->root = strdup(dir)) || (o->labels && !o->unlabelled && !(ds->classes = strdup(o->labels)))) {
         vx_dataset_close(ds);

@@ -227,6 +227,8 @@ typedef struct vx_dataset {
     char *classes; /* value for the `classes` metadata, or NULL */
 } vx_dataset;
 
+/* Fails when a --labels list has an empty name or one holding '=' or a newline. */
+int vx_dataset_check_labels(const char *labels, vx_error *err);
 int vx_dataset_open(vx_dataset *ds, const char *dir, const vx_dataset_opts *o, vx_error *err);
 /* The next file: 1 with *path (valid until the next call) and *label, 0 at the end, -1 on error. */
 int vx_dataset_next(vx_dataset *ds, const char **path, int *label, vx_error *err);
