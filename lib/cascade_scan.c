@@ -635,7 +635,7 @@ static void level_free(struct level *lv)
 
 /* Resizes, integrates and scans one pyramid level band by band. */
 static int scan_level(struct scan *sc, const unsigned char *gray, int width, int height, size_t stride, float scale,
-                      struct box_list *out, vx_error *err)
+                      int nstripes, struct box_list *out, vx_error *err)
 {
     const vx_cascade *c = sc->c;
     struct level lv;
@@ -648,6 +648,12 @@ static int scan_level(struct scan *sc, const unsigned char *gray, int width, int
     int xend = lv.w + 1 - c->win_w, yend = lv.h + 1 - c->win_h; /* the working size */
     if (lv.w <= 0 || lv.h <= 0 || xend <= 0 || yend <= 0)
         return 0;
+    /* OpenCV splits the rows into nstripes stripes of whole y steps; when the stripes fall
+     * short of the working height, the last rows are never scanned. */
+    int stripe = (yend / lv.ystep + nstripes - 1) / nstripes;
+    stripe = (stripe > 1 ? stripe : 1) * lv.ystep;
+    if ((long)stripe * nstripes < yend)
+        yend = stripe * nstripes;
     lv.stride = (size_t)lv.w + 1;
     lv.rows = BAND_ROWS + c->win_h;
     size_t plane = (size_t)lv.rows * lv.stride;
@@ -771,8 +777,14 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
         vx_fail(err, "out of memory");
         goto done;
     }
-    for (int i = 0; i < nscales; i++)
-        if (scan_level(&sc, gray, width, height, stride, scales[i], &found, err) < 0)
+    /* detectMultiScaleNoGrouping: stripes of 32 columns of the first level's working width. */
+    int nstripes = 0;
+    if (nscales > 0) {
+        int w0 = round_f((float)width / scales[0]) + 1 - c->win_w;
+        nstripes = w0 > 0 ? (w0 + 31) / 32 : 0;
+    }
+    for (int i = 0; i < nscales && nstripes > 0; i++)
+        if (scan_level(&sc, gray, width, height, stride, scales[i], nstripes, &found, err) < 0)
             goto done;
     if (vx_boxes_group(found.b, &found.n, p->min_neighbors, group_eps, err) < 0)
         goto done;
