@@ -196,8 +196,10 @@ static int xml_element(struct xml_doc *d, int depth, vx_error *err)
             d->nodes[idx].text_len = (size_t)(te - t);
         }
         if (d->p >= d->end) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "<%.*s> is never closed", (int)name_len, name);
             d->line = d->nodes[idx].line;
-            return xml_fail(d, err, "element is never closed");
+            return xml_fail(d, err, msg);
         }
         if (xml_starts(d, "<!--")) {
             if (xml_skip_past(d, "-->", "unterminated comment", err) < 0)
@@ -642,9 +644,9 @@ vx_cascade *vx_cascade_parse(const char *text, size_t len, const char *where, vx
         elem_fail(&rd, 0, "empty: no cascade inside");
         goto fail;
     }
-    if (xml_child(&doc, root, "stages") < 0 && xml_child(&doc, root, "stageType") < 0) {
-        elem_fail(&rd, root, "not a cascade in the new format (no <stageType>, <stages>); convert old-format "
-                             "cascades with OpenCV first");
+    if (xml_child(&doc, root, "stageType") < 0 && xml_child(&doc, root, "size") >= 0) {
+        elem_fail(&rd, root, "an old-format cascade (opencv-haar-classifier) is not supported; "
+                             "re-save it with OpenCV's opencv_traincascade format");
         goto fail;
     }
     /* Features first, so that each node's feature index is checked where it is written. */
