@@ -1,0 +1,363 @@
+/* vx-train — train a convolutional network (architecture text) on a labelled tensor stream,
+ * with validation, a TSV log, per-epoch checkpoints and resume after a kill. */
+#define _POSIX_C_SOURCE 200809L
+#include "vx.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char prog[] = "vx-train";
+static const char usage[] =
+    "Usage: vx-train --arch FILE -o MODEL [OPTION]... [STREAM]\n"
+    "Train the network of FILE on the labelled images of STREAM (standard input when absent or '-').\n"
+    "\n"
+    "  -a, --arch FILE          architecture text (see vx-model(5))\n"
+    "  -o, --output MODEL       the trained model (written at the end)\n"
+    "      --val STREAM         labelled images to validate on after every epoch\n"
+    "      --best MODEL         also keep the model of the best validation accuracy\n"
+    "      --log TSV            one line per epoch: epoch train_loss train_acc val_loss val_acc seconds images_per_s\n"
+    "      --checkpoint FILE    save model and optimiser state after every epoch\n"
+    "      --resume             continue from --checkpoint when it exists\n"
+    "  -e, --epochs N           epochs (30)\n"
+    "  -b, --batch N            batch size (64)\n"
+    "      --lr X               peak learning rate (0.001)\n"
+    "      --optimizer NAME     adamw or sgd (adamw)\n"
+    "      --momentum X         SGD momentum, or AdamW beta1 (0.9)\n"
+    "      --weight-decay X     decoupled (AdamW) or L2 (SGD) weight decay (0.0001)\n"
+    "      --schedule NAME      cosine, step or constant (cosine)\n"
+    "      --warmup E           epochs of linear warm-up (1)\n"
+    "      --step-epochs N      step schedule: decay every N epochs (10)\n"
+    "      --step-gamma X       step schedule: decay factor (0.1)\n"
+    "      --label-smoothing X  (0)\n"
+    "      --class-weights W    'balanced' or seven comma-separated weights\n"
+    "      --augment, --no-augment  random flip, shift, rotation and scale (on)\n"
+    "      --seed N             initialisation, order, augmentation and dropout (1)\n"
+    "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
+    "      --progress           progress on stderr even when it is not a terminal\n"
+    "  -h, --help               show this help and exit\n"
+    "      --version            show the version and exit\n";
+
+struct cmdline {
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input;
+    int resume, threads, progress;
+    vx_train_opts opts;
+};
+
+enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
+       OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS };
+
+static double num(const char *text, const char *opt, double lo, double hi)
+{
+    double v;
+    vx_error err;
+    if (vx_parse_double(text, opt, lo, hi, &v, &err) < 0)
+        vx_die(prog, 2, "%s", err.msg);
+    return v;
+}
+
+static long whole(const char *text, const char *opt, long lo, long hi)
+{
+    long v;
+    vx_error err;
+    if (vx_parse_long(text, opt, lo, hi, &v, &err) < 0)
+        vx_die(prog, 2, "%s", err.msg);
+    return v;
+}
+
+static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
+{
+    static const struct option longopts[] = {
+        {"arch", required_argument, NULL, 'a'},        {"output", required_argument, NULL, 'o'},
+        {"epochs", required_argument, NULL, 'e'},      {"batch", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 'j'},     {"val", required_argument, NULL, OPT_VAL},
+        {"best", required_argument, NULL, OPT_BEST},   {"log", required_argument, NULL, OPT_LOG},
+        {"checkpoint", required_argument, NULL, OPT_CKPT}, {"resume", no_argument, NULL, OPT_RESUME},
+        {"lr", required_argument, NULL, OPT_LR},       {"optimizer", required_argument, NULL, OPT_OPTIM},
+        {"momentum", required_argument, NULL, OPT_MOM}, {"weight-decay", required_argument, NULL, OPT_WD},
+        {"schedule", required_argument, NULL, OPT_SCHED}, {"warmup", required_argument, NULL, OPT_WARM},
+        {"step-epochs", required_argument, NULL, OPT_STEPE}, {"step-gamma", required_argument, NULL, OPT_STEPG},
+        {"label-smoothing", required_argument, NULL, OPT_LS}, {"class-weights", required_argument, NULL, OPT_CW},
+        {"augment", no_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
+        {"seed", required_argument, NULL, OPT_SEED},   {"progress", no_argument, NULL, OPT_PROGRESS},
+        {NULL, 0, NULL, 0}};
+    int c;
+    memset(cmd, 0, sizeof *cmd);
+    vx_train_defaults(&cmd->opts);
+    vx_train_opts *o = &cmd->opts;
+    while ((c = getopt_long(argc, argv, "a:o:e:b:j:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': cmd->arch = optarg; break;
+        case 'o': cmd->output = optarg; break;
+        case 'e': o->epochs = (int)whole(optarg, "--epochs", 1, 100000); break;
+        case 'b': o->batch = (int)whole(optarg, "--batch", 2, 65536); break;
+        case 'j': cmd->threads = (int)whole(optarg, "--threads", 1, 1024); break;
+        case OPT_VAL: cmd->val = optarg; break;
+        case OPT_BEST: cmd->best = optarg; break;
+        case OPT_LOG: cmd->log = optarg; break;
+        case OPT_CKPT: cmd->checkpoint = optarg; break;
+        case OPT_RESUME: cmd->resume = 1; break;
+        case OPT_LR: o->lr = num(optarg, "--lr", 1e-9, 10); break;
+        case OPT_MOM: o->momentum = num(optarg, "--momentum", 0, 0.9999); break;
+        case OPT_WD: o->weight_decay = num(optarg, "--weight-decay", 0, 1); break;
+        case OPT_WARM: o->warmup = num(optarg, "--warmup", 0, 1000); break;
+        case OPT_STEPE: o->step_epochs = (int)whole(optarg, "--step-epochs", 1, 100000); break;
+        case OPT_STEPG: o->step_gamma = num(optarg, "--step-gamma", 0, 1); break;
+        case OPT_LS: o->label_smoothing = num(optarg, "--label-smoothing", 0, 0.5); break;
+        case OPT_CW: cmd->class_weights = optarg; break;
+        case OPT_AUG: o->augment = 1; break;
+        case OPT_NOAUG: o->augment = 0; break;
+        case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
+        case OPT_PROGRESS: cmd->progress = 1; break;
+        case OPT_OPTIM:
+            if (strcmp(optarg, "adamw") == 0)
+                o->optimizer = VX_ADAMW;
+            else if (strcmp(optarg, "sgd") == 0)
+                o->optimizer = VX_SGD;
+            else
+                vx_die(prog, 2, "--optimizer: '%s' is neither adamw nor sgd", optarg);
+            break;
+        case OPT_SCHED:
+            if (strcmp(optarg, "cosine") == 0)
+                o->schedule = VX_COSINE;
+            else if (strcmp(optarg, "step") == 0)
+                o->schedule = VX_STEP;
+            else if (strcmp(optarg, "constant") == 0)
+                o->schedule = VX_CONSTANT;
+            else
+                vx_die(prog, 2, "--schedule: '%s' is not cosine, step or constant", optarg);
+            break;
+        default: fputs(usage, stderr); exit(2);
+        }
+    }
+    if (optind + 1 < argc)
+        vx_die(prog, 2, "one training stream at most (see --help)");
+    cmd->input = optind < argc ? argv[optind] : "-";
+    if (!cmd->arch || !cmd->output)
+        vx_die(prog, 2, "--arch and -o are required (see --help)");
+    if (cmd->resume && !cmd->checkpoint)
+        vx_die(prog, 2, "--resume needs --checkpoint");
+}
+
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        vx_die(prog, 1, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *s = malloc(cap);
+    while (s) {
+        n += fread(s + n, 1, cap - n - 1, f);
+        if (n < cap - 1 || cap > (1 << 20))
+            break;
+        char *p = realloc(s, cap *= 2);
+        if (!p)
+            free(s);
+        s = p;
+    }
+    fclose(f);
+    if (!s)
+        vx_die(prog, 1, "out of memory");
+    s[n] = '\0';
+    return s;
+}
+
+static void read_set(vx_imageset *d, const char *path)
+{
+    vx_error err;
+    FILE *f = vx_open_input(path, &err);
+    if (!f || vx_imageset_read(d, f, strcmp(path, "-") ? path : "stdin", &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    vx_close_input(f);
+    if (d->n == 0)
+        vx_die(prog, 1, "%s: no images", path);
+}
+
+static void set_class_weights(const struct cmdline *cmd, const vx_imageset *d, int classes, vx_train_opts *o)
+{
+    if (!cmd->class_weights)
+        return;
+    o->use_class_weights = 1;
+    if (strcmp(cmd->class_weights, "balanced") == 0) {
+        size_t count[VX_NET_MAX_CLASSES] = {0};
+        for (size_t i = 0; i < d->n; i++)
+            count[d->labels[i]]++;
+        for (int k = 0; k < classes; k++)
+            o->class_weights[k] = count[k] ? (float)((double)d->n / (double)(classes * count[k])) : 0.0f;
+        return;
+    }
+    const char *p = cmd->class_weights;
+    for (int k = 0; k < classes; k++) {
+        char *end;
+        double w = strtod(p, &end);
+        if (end == p || w < 0 || w > 1000 || (k + 1 < classes ? *end != ',' : *end != '\0'))
+            vx_die(prog, 2, "--class-weights: want 'balanced' or %d comma-separated weights", classes);
+        o->class_weights[k] = (float)w;
+        p = end + 1;
+    }
+}
+
+/* Input normalisation from the training pixels: mean and standard deviation of value/255. */
+static void set_normalisation(vx_net *net, const vx_imageset *d)
+{
+    size_t count = d->n * d->dim[0] * d->dim[1] * d->dim[2];
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < count; i++) {
+        double v = d->pixels[i] / 255.0;
+        s += v;
+        ss += v * v;
+    }
+    double mean = s / (double)count, var = ss / (double)count - mean * mean;
+    char buf[64];
+    vx_error err;
+    snprintf(buf, sizeof buf, "%.6f", mean);
+    if (vx_net_set_meta(net, "input_mean", buf, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    snprintf(buf, sizeof buf, "%.6f", var > 1e-12 ? sqrt(var) : 1.0);
+    if (vx_net_set_meta(net, "input_std", buf, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+}
+
+static void meta(vx_net *net, const char *name, const char *fmt, double v)
+{
+    char buf[64];
+    vx_error err;
+    snprintf(buf, sizeof buf, fmt, v);
+    if (vx_net_set_meta(net, name, buf, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+}
+
+/* After a resume, keeps the log's header and the lines of finished epochs only. */
+static FILE *open_log(const char *path, int done)
+{
+    if (done == 0) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+            vx_die(prog, 1, "cannot create %s: %s", path, strerror(errno));
+        fputs("epoch\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tseconds\timages_per_s\n", f);
+        return f;
+    }
+    char *old = access(path, R_OK) == 0 ? read_text_file(path) : NULL;
+    vx_output out;
+    vx_error err;
+    if (vx_output_open(&out, path, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    for (char *line = old, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (line[0] < '0' || line[0] > '9' || atoi(line) <= done)
+            fprintf(out.file, "%s\n", line);
+    }
+    free(old);
+    if (vx_output_commit(&out, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    FILE *f = fopen(path, "a");
+    if (!f)
+        vx_die(prog, 1, "cannot open %s: %s", path, strerror(errno));
+    return f;
+}
+
+static void show_progress(void *ctx, size_t done, size_t total) { vx_progress_update(ctx, "images", done, total); }
+
+int main(int argc, char **argv)
+{
+    struct cmdline cmd;
+    if (vx_cli_standard(argc, argv, prog, usage))
+        return 0;
+    parse_cmdline(argc, argv, &cmd);
+#ifdef _OPENMP
+    if (cmd.threads)
+        omp_set_num_threads(cmd.threads);
+#endif
+    vx_error err;
+    char *arch = read_text_file(cmd.arch);
+    vx_net *net = vx_net_create(arch, cmd.opts.seed, &err);
+    if (!net)
+        vx_die(prog, 1, "%s: %s", cmd.arch, err.msg);
+    vx_imageset train, val;
+    vx_imageset_init(&train);
+    vx_imageset_init(&val);
+    read_set(&train, cmd.input);
+    if (cmd.val)
+        read_set(&val, cmd.val);
+    int classes;
+    vx_net_shape(net, NULL, &classes, NULL);
+    set_class_weights(&cmd, &train, classes, &cmd.opts);
+    vx_trainer *t = vx_trainer_create(net, &cmd.opts, &err);
+    if (!t)
+        vx_die(prog, 1, "%s", err.msg);
+
+    int done = 0;
+    if (cmd.resume && access(cmd.checkpoint, F_OK) == 0) {
+        if (vx_trainer_resume(t, cmd.checkpoint, &done, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        fprintf(stderr, "%s: resuming after epoch %d of %d\n", prog, done, cmd.opts.epochs);
+    } else {
+        set_normalisation(net, &train);
+        if (classes == VX_NCLASSES) {
+            char names[256] = "";
+            for (int k = 0; k < classes; k++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", vx_class_name(k));
+            if (vx_net_set_meta(net, "classes", names, &err) < 0)
+                vx_die(prog, 1, "%s", err.msg);
+        }
+        if (vx_net_set_meta(net, "train_data", cmd.input, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        meta(net, "seed", "%.0f", (double)cmd.opts.seed);
+        meta(net, "train_images", "%.0f", (double)train.n);
+    }
+    meta(net, "epochs", "%.0f", cmd.opts.epochs);
+    const char *best_text = vx_net_get_meta(net, "best_val_acc");
+    double best = best_text ? atof(best_text) : -1;
+    FILE *log = cmd.log ? open_log(cmd.log, done) : NULL;
+    vx_progress progress;
+    for (int epoch = done + 1; epoch <= cmd.opts.epochs; epoch++) {
+        vx_progress_init(&progress, prog, cmd.progress);
+        vx_epoch_stats st;
+        if (vx_train_epoch(t, &train, epoch, &st, show_progress, &progress, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        vx_progress_done(&progress);
+        vx_eval ev = {0};
+        if (cmd.val && vx_net_evaluate(net, &val, &ev, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        meta(net, "train_acc", "%.4f", st.acc);
+        if (cmd.val) {
+            meta(net, "val_acc", "%.4f", ev.acc);
+            if (ev.acc > best) {
+                best = ev.acc;
+                meta(net, "best_val_acc", "%.4f", best);
+                meta(net, "best_epoch", "%.0f", epoch);
+                if (cmd.best && vx_net_save(net, cmd.best, &err) < 0)
+                    vx_die(prog, 1, "%s", err.msg);
+            }
+        }
+        if (cmd.checkpoint && vx_trainer_save(t, cmd.checkpoint, epoch, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        if (log) {
+            fprintf(log, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\t%.1f\n", epoch, st.loss, st.acc, cmd.val ? ev.loss : 0.0,
+                    cmd.val ? ev.acc : 0.0, st.seconds, st.images_per_s);
+            fflush(log);
+        }
+        if (progress.enabled || cmd.progress)
+            fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s%.4f %.0f images/s lr %.2g\n", prog, epoch,
+                    cmd.opts.epochs, st.loss, st.acc, cmd.val ? " val_acc " : "", cmd.val ? ev.acc : 0.0,
+                    st.images_per_s, st.lr);
+    }
+    if (log && fclose(log) != 0)
+        vx_die(prog, 1, "error writing %s", cmd.log);
+    if (vx_net_save(net, cmd.output, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    vx_trainer_free(t);
+    vx_net_free(net);
+    vx_imageset_free(&train);
+    vx_imageset_free(&val);
+    free(arch);
+    return 0;
+}

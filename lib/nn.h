@@ -1,0 +1,225 @@
+/* nn.h — internals of the neural-network engine shared by lib/nn_*.c and the tests:
+ * the GEMM, the layer kernels with their naive references, the network structure and the RNG. */
+#ifndef NN_H
+#define NN_H
+
+#include "vx.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* OpenMP pragmas that vanish (instead of warning) in a build without OpenMP. */
+#ifdef _OPENMP
+#define NN_PRAGMA(x) _Pragma(#x)
+#else
+#define NN_PRAGMA(x)
+#endif
+#define NN_PARALLEL_FOR NN_PRAGMA(omp parallel for schedule(static))
+/* Elementwise loops: split over threads and vectorised (GCC's -O2 leaves most loops scalar). */
+#define NN_PARALLEL_FOR_SIMD NN_PRAGMA(omp parallel for simd schedule(static))
+#define NN_SIMD NN_PRAGMA(omp simd)
+
+/* ------------------------------------------------------------------ GEMM */
+
+/* C[M,N] (+)= op(A)[M,K] @ op(B)[K,N], all row-major. op(A) is A, or A^T when trans_a (A stored [K,M]);
+ * likewise B. lda/ldb/ldc are row strides in floats. accumulate=0 overwrites C.
+ * Every C element is summed over K in the same order whatever the number of threads. */
+void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
+             int accumulate, float *C, size_t ldc);
+/* The same on the calling thread only, with a caller-provided packing buffer of NN_GEMM_PACK floats
+ * (64-byte aligned); for use inside parallel regions. */
+#define NN_GEMM_PACK ((size_t)(96 + 512) * 256)
+void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
+                    size_t ldb, int accumulate, float *C, size_t ldc, float *pack);
+/* The naive triple loop (double accumulation), for tests. */
+void nn_gemm_ref(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
+                 size_t ldb, int accumulate, float *C, size_t ldc);
+
+/* ------------------------------------------------------------------- RNG */
+
+/* splitmix64: tiny, well mixed, and a pure function of its state, so streams can be derived
+ * from (seed, epoch, index) and never depend on which thread draws them. */
+static inline uint64_t nn_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* A state derived from a few integers (seed, epoch, index, ...). */
+static inline uint64_t nn_rng_derive(uint64_t seed, uint64_t a, uint64_t b)
+{
+    uint64_t s = seed;
+    uint64_t h = nn_splitmix64(&s);
+    s = h ^ (a * 0xd1b54a32d192ed03ull);
+    h = nn_splitmix64(&s);
+    s = h ^ (b * 0x8cb92ba72f3d8dd7ull);
+    return nn_splitmix64(&s);
+}
+/* Uniform in [0, 1). */
+static inline float nn_uniform(uint64_t *state)
+{
+    return (float)(nn_splitmix64(state) >> 40) * (1.0f / 16777216.0f);
+}
+float nn_normal(uint64_t *state);
+
+/* ---------------------------------------------------------------- layers */
+
+enum nn_kind {
+    NN_INPUT,
+    NN_CONV,
+    NN_MAXPOOL,
+    NN_AVGPOOL,
+    NN_GAP,
+    NN_DENSE,
+    NN_RELU,
+    NN_LEAKY,
+    NN_DROPOUT,
+    NN_BN,
+    NN_SOFTMAX,
+};
+
+/* Activations of a batch of n samples are stored channel-major, [C][n][H][W], so that a
+ * convolution over the whole batch is one GEMM and batch norm sees each channel contiguous.
+ * A dense layer's output is [O][n] (H = W = 1). */
+typedef struct nn_layer {
+    enum nn_kind kind;
+    int c, h, w;        /* output shape of one sample */
+    int in_c, in_h, in_w;
+    int k, stride, pad; /* conv and pooling: kernel, stride, padding before (top/left) */
+    float alpha;        /* leaky ReLU slope, dropout rate, batch-norm epsilon */
+    /* Parameters and their gradients (views into the network's single allocations). */
+    float *weight, *dweight; /* conv [c][in_c*k*k], dense [c][in_c*in_h*in_w], bn gamma [c] */
+    float *bias, *dbias;     /* [c]; bn beta */
+    float *run_mean, *run_var; /* bn running statistics [c] */
+    /* Batch buffers, sized for the network's largest batch. */
+    float *out;   /* [c][n][h][w] */
+    float *dout;  /* gradient of the loss with respect to out */
+    float *aux;   /* bn: normalised x [c][n][h][w]; dropout: mask; dense: flattened input [F][n] */
+    float *stat;  /* bn: mean [c], inverse std [c] */
+    int32_t *idx; /* max pooling: argmax index of each output within its input plane */
+} nn_layer;
+
+/* Per-thread scratch for the layers. A convolution splits the batch into NN_GROUPS fixed groups of
+ * samples; each group's weight gradient is summed apart and the groups are added in order, so the
+ * result does not depend on how many threads took the groups. */
+#define NN_GROUPS 8
+typedef struct nn_work {
+    int nthreads;
+    size_t per_thread; /* floats for each thread: col, dcol, GEMM packing */
+    float *thread;     /* [nthreads][per_thread], 64-byte aligned */
+    float *part;       /* [NN_GROUPS][largest conv weight] */
+} nn_work;
+/* Floats a conv layer needs per thread, and for its group partials. */
+size_t nn_conv_work(const nn_layer *l, int n, size_t *part);
+
+/* conv2d over a batch: x [in_c][n][in_h][in_w] -> y [c][n][h][w]. */
+void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws);
+/* dx may be NULL (first layer). Overwrites dweight and dbias. */
+void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws);
+void nn_conv_forward_ref(const nn_layer *l, int n, const float *x, float *y);
+void nn_conv_backward_ref(const nn_layer *l, int n, const float *x, const float *dy, float *dx);
+
+void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t *idx);
+void nn_pool_backward(const nn_layer *l, int n, const float *dy, float *dx, const int32_t *idx);
+void nn_pool_forward_ref(const nn_layer *l, int n, const float *x, float *y);
+void nn_pool_backward_ref(const nn_layer *l, int n, const float *x, const float *dy, float *dx);
+
+/* dense: x [F][n] (flattened when the input has H*W > 1; flat is scratch [F][n]) -> y [c][n]. */
+void nn_dense_forward(const nn_layer *l, int n, const float *x, float *y, float *flat);
+void nn_dense_backward(const nn_layer *l, int n, const float *flat, const float *dy, float *dx, float *dflat);
+
+void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const float *x, float *y, float *xhat,
+                   float *stat);
+void nn_bn_backward(const nn_layer *l, int n, const float *xhat, const float *stat, const float *dy, float *dx);
+
+void nn_act_forward(const nn_layer *l, size_t count, const float *x, float *y);
+void nn_act_backward(const nn_layer *l, size_t count, const float *x, const float *dy, float *dx);
+
+/* Inverted dropout with a mask that is a pure function of (seed, element index). */
+void nn_dropout_forward(const nn_layer *l, size_t count, uint64_t seed, const float *x, float *y, float *mask);
+void nn_dropout_backward(size_t count, const float *mask, const float *dy, float *dx);
+
+/* Softmax over the classes of each sample: z [c][n] -> p [c][n]. Cross-entropy against labels
+ * with label smoothing and optional class weights (NULL = all 1); returns the weighted mean loss
+ * and writes dz = d(loss)/dz when dz is non-NULL. */
+void nn_softmax_forward(int c, int n, const float *z, float *p);
+double nn_xent(int c, int n, const float *p, const int *labels, const float *class_weight, float smoothing,
+               float *dz);
+
+/* --------------------------------------------------------------- network */
+
+typedef struct nn_tensor {
+    char name[32];
+    int rank;
+    uint32_t dim[4];
+    size_t offset, count; /* in floats, within net->params */
+    int trainable;        /* has a gradient and is updated by the optimiser */
+    int decay;            /* receives weight decay */
+} nn_tensor;
+
+#define NN_MAX_LAYERS 64
+#define NN_MAX_TENSORS (3 * NN_MAX_LAYERS)
+#define NN_MAX_META 32
+
+struct vx_net {
+    char *arch;       /* the architecture text it was built from */
+    int nlayers;
+    nn_layer layer[NN_MAX_LAYERS];
+    int ntensors;
+    nn_tensor tensor[NN_MAX_TENSORS];
+    size_t nparams;
+    float *params;  /* one aligned allocation: every tensor */
+    float *grads;   /* same layout */
+    int max_batch;  /* the batch buffers below hold this many samples */
+    float *acts;    /* one allocation for out/dout/aux of every layer */
+    nn_work work;
+    float in_mean, in_std; /* input normalisation: x = (value - mean) / std */
+    int nmeta;
+    char *meta_key[NN_MAX_META], *meta_value[NN_MAX_META];
+};
+
+/* Sets the batch capacity, (re)allocating activation buffers. */
+int nn_net_reserve(vx_net *net, int batch, vx_error *err);
+/* Forward pass over n samples already placed in layer[0].out ([C][n][H][W]); returns the
+ * probabilities [classes][n] (the last layer's out). train enables dropout and batch statistics. */
+const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed);
+/* Backward pass after a training forward; dlogits is placed in the softmax layer's dout. */
+void nn_net_backward(vx_net *net, int n);
+/* Layer i alone: forward from layer i-1's out; backward from its dout into layer i-1's dout
+ * (when that exists) and its parameter gradients. */
+void nn_layer_forward(vx_net *net, int i, int n, int train, uint64_t dropout_seed);
+void nn_layer_backward(vx_net *net, int i, int n);
+/* Places sample i of n (normalised floats [C][H][W]) into the input layer. */
+void nn_net_set_input(vx_net *net, int n, int i, const float *chw);
+
+/* Zeroed, 64-byte aligned floats; free with free(). */
+void *nn_aligned_alloc(size_t floats, vx_error *err);
+
+/* --------------------------------------------------------- model files */
+
+/* An extra tensor saved beside the network's own (optimiser state in checkpoints). */
+typedef struct nn_extra {
+    nn_tensor t;
+    const float *data;
+} nn_extra;
+int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const char *path, vx_error *err);
+
+/* A model file read whole and validated: metadata and a directory of tensors. */
+typedef struct nn_file {
+    const char *path;
+    unsigned char *buf;
+    const unsigned char *data; /* start of the tensor data */
+    int nmeta, ntensors;
+    char **meta_key, **meta_value;
+    nn_tensor *tensor; /* offset is in bytes from data */
+} nn_file;
+int nn_file_read(nn_file *file, const char *path, vx_error *err);
+void nn_file_free(nn_file *file);
+const char *nn_file_meta(const nn_file *file, const char *name);
+/* Copies tensor `name`, which must have want's shape, into dst: 1 copied, 0 absent, -1 wrong shape. */
+int nn_file_tensor(const nn_file *file, const char *name, const nn_tensor *want, float *dst, vx_error *err);
+/* Builds the network the file describes, with its metadata and parameters. */
+vx_net *nn_net_from_file(const nn_file *file, vx_error *err);
+
+#endif

@@ -1,0 +1,624 @@
+/* nn_layers.c — forward and backward passes of every layer over a batch stored [C][n][H][W],
+ * each fast kernel followed by its naive reference. OpenMP runs over outer loops only and each
+ * thread writes its own outputs, so results are bit-identical for any number of threads. */
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+float nn_normal(uint64_t *state)
+{
+    /* Box-Muller; u1 is kept away from 0 so the logarithm stays finite. */
+    float u1 = (nn_uniform(state) * 16777215.0f + 1.0f) / 16777216.0f;
+    float u2 = nn_uniform(state);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+/* ------------------------------------------------------------------ conv */
+
+/* Samples per GEMM within a group: enough columns to fill the micro-tiles, few enough that
+ * the im2col matrix stays a few MB. */
+#define CONV_COL_FLOATS ((size_t)1 << 19)
+
+static size_t conv_rows(const nn_layer *l) { return (size_t)l->in_c * l->k * l->k; }
+static size_t conv_pixels(const nn_layer *l) { return (size_t)l->h * l->w; }
+
+static int conv_chunk(const nn_layer *l, int group)
+{
+    size_t per = conv_rows(l) * conv_pixels(l);
+    size_t m = CONV_COL_FLOATS / per;
+    if (m < 1)
+        m = 1;
+    return m < (size_t)group ? (int)m : group;
+}
+
+/* Group g of G over n samples: [b0, b1). */
+static int groups_of(int n) { return n < NN_GROUPS ? n : NN_GROUPS; }
+static void group_range(int n, int g, int *b0, int *b1)
+{
+    int G = groups_of(n);
+    *b0 = (int)((long)g * n / G);
+    *b1 = (int)((long)(g + 1) * n / G);
+}
+
+size_t nn_conv_work(const nn_layer *l, int n, size_t *part)
+{
+    int gmax = (n + groups_of(n) - 1) / groups_of(n);
+    size_t col = conv_rows(l) * conv_pixels(l) * (size_t)conv_chunk(l, gmax);
+    col = (col + 15) / 16 * 16; /* keep every buffer 64-byte aligned */
+    *part = (size_t)NN_GROUPS * l->c * conv_rows(l);
+    return 2 * col + NN_GEMM_PACK;
+}
+
+/* Output columns [lo, hi) of one row whose input index o*stride + off falls inside [0, size). */
+static void valid_span(int size, int out, int stride, int off, int *lo, int *hi)
+{
+    int a = 0, b = out;
+    while (a < out && a * stride + off < 0)
+        a++;
+    while (b > a && (b - 1) * stride + off >= size)
+        b--;
+    *lo = a;
+    *hi = b;
+}
+
+/* x [in_c][n][H][W], samples [b0, b0+m) -> col [in_c*k*k][m*OH*OW]. */
+static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, float *col)
+{
+    int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w, OH = l->h, OW = l->w;
+    size_t ohw = conv_pixels(l), cols = (size_t)m * ohw;
+    for (int c = 0; c < l->in_c; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + ((size_t)(c * K + ky) * K + kx) * cols;
+                int xlo, xhi, ylo, yhi;
+                valid_span(W, OW, S, kx - P, &xlo, &xhi);
+                valid_span(H, OH, S, ky - P, &ylo, &yhi);
+                for (int b = 0; b < m; b++) {
+                    const float *plane = x + ((size_t)c * n + b0 + b) * H * W;
+                    float *dst = row + (size_t)b * ohw;
+                    for (int oy = 0; oy < OH; oy++, dst += OW) {
+                        if (oy < ylo || oy >= yhi) {
+                            memset(dst, 0, (size_t)OW * sizeof *dst);
+                            continue;
+                        }
+                        const float *src = plane + (size_t)(oy * S + ky - P) * W + kx - P;
+                        for (int ox = 0; ox < xlo; ox++)
+                            dst[ox] = 0.0f;
+                        if (S == 1)
+                            memcpy(dst + xlo, src + xlo, (size_t)(xhi - xlo) * sizeof *dst);
+                        else
+                            for (int ox = xlo; ox < xhi; ox++)
+                                dst[ox] = src[ox * S];
+                        for (int ox = xhi; ox < OW; ox++)
+                            dst[ox] = 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: dcol [in_c*k*k][m*OH*OW] -> dx for samples [b0, b0+m) (overwritten). */
+static void col2im(const nn_layer *l, int n, int b0, int m, const float *dcol, float *dx)
+{
+    int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w, OH = l->h, OW = l->w;
+    size_t ohw = conv_pixels(l), cols = (size_t)m * ohw;
+    for (int c = 0; c < l->in_c; c++) {
+        for (int b = 0; b < m; b++)
+            memset(dx + ((size_t)c * n + b0 + b) * H * W, 0, (size_t)H * W * sizeof *dx);
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *row = dcol + ((size_t)(c * K + ky) * K + kx) * cols;
+                int xlo, xhi, ylo, yhi;
+                valid_span(W, OW, S, kx - P, &xlo, &xhi);
+                valid_span(H, OH, S, ky - P, &ylo, &yhi);
+                for (int b = 0; b < m; b++) {
+                    float *plane = dx + ((size_t)c * n + b0 + b) * H * W;
+                    for (int oy = ylo; oy < yhi; oy++) {
+                        const float *src = row + (size_t)b * ohw + (size_t)oy * OW;
+                        float *dst = plane + (size_t)(oy * S + ky - P) * W + kx - P;
+                        if (S == 1) {
+                            NN_SIMD
+                            for (int ox = xlo; ox < xhi; ox++)
+                                dst[ox] += src[ox];
+                        } else {
+                            for (int ox = xlo; ox < xhi; ox++)
+                                dst[ox * S] += src[ox];
+                        }
+                    }
+                }
+            }
+    }
+}
+
+void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws)
+{
+    size_t rows = conv_rows(l), ohw = conv_pixels(l), part;
+    size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
+    int G = groups_of(n);
+    NN_PRAGMA(omp parallel for schedule(dynamic))
+    for (int g = 0; g < G; g++) {
+        float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
+        float *pack = col + 2 * colsize;
+        int b0, b1;
+        group_range(n, g, &b0, &b1);
+        int chunk = conv_chunk(l, b1 - b0);
+        for (int b = b0; b < b1; b += chunk) {
+            int m = b1 - b < chunk ? b1 - b : chunk;
+            im2col(l, n, b, m, x, col);
+            /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw] */
+            nn_gemm_serial(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0,
+                           y + (size_t)b * ohw, (size_t)n * ohw, pack);
+            for (int oc = 0; oc < l->c; oc++) {
+                float *dst = y + ((size_t)oc * n + b) * ohw, bias = l->bias[oc];
+                NN_SIMD
+                for (size_t i = 0; i < m * ohw; i++)
+                    dst[i] += bias;
+            }
+        }
+    }
+}
+
+void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
+{
+    size_t rows = conv_rows(l), ohw = conv_pixels(l), part;
+    size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
+    size_t nweight = (size_t)l->c * rows;
+    int G = groups_of(n);
+    NN_PRAGMA(omp parallel)
+    {
+        NN_PRAGMA(omp for schedule(dynamic))
+        for (int g = 0; g < G; g++) {
+            float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
+            float *dcol = col + colsize, *pack = col + 2 * colsize;
+            float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] */
+            int b0, b1;
+            group_range(n, g, &b0, &b1);
+            int chunk = conv_chunk(l, b1 - b0);
+            for (int b = b0; b < b1; b += chunk) {
+                int m = b1 - b < chunk ? b1 - b : chunk;
+                const float *dyb = dy + (size_t)b * ohw; /* [c][m*ohw], row stride n*ohw */
+                im2col(l, n, b, m, x, col);
+                /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows] */
+                nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw, b > b0,
+                               dw, rows, pack);
+                if (dx) {
+                    /* dcol [rows][m*ohw] = weight^T [rows][c] @ dy [c][m*ohw] */
+                    nn_gemm_serial(1, 0, (int)rows, (int)(m * ohw), l->c, l->weight, rows, dyb, (size_t)n * ohw, 0,
+                                   dcol, m * ohw, pack);
+                    col2im(l, n, b, m, dcol, dx);
+                }
+            }
+        }
+        /* The groups' partial gradients are added in group order. */
+        NN_PRAGMA(omp for simd schedule(static))
+        for (size_t i = 0; i < nweight; i++) {
+            float s = 0.0f;
+            for (int g = 0; g < G; g++)
+                s += ws->part[(size_t)g * nweight + i];
+            l->dweight[i] = s;
+        }
+        NN_PRAGMA(omp for schedule(static))
+        for (int oc = 0; oc < l->c; oc++) {
+            float s = 0.0f;
+            const float *src = dy + (size_t)oc * n * ohw;
+            NN_PRAGMA(omp simd reduction(+ : s))
+            for (size_t i = 0; i < (size_t)n * ohw; i++)
+                s += src[i];
+            l->dbias[oc] = s;
+        }
+    }
+}
+
+/* Input value at (c, b, iy, ix) or 0 in the padding. */
+static float conv_input(const nn_layer *l, int n, const float *x, int c, int b, int iy, int ix)
+{
+    if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
+        return 0.0f;
+    return x[(((size_t)c * n + b) * l->in_h + iy) * l->in_w + ix];
+}
+
+void nn_conv_forward_ref(const nn_layer *l, int n, const float *x, float *y)
+{
+    int K = l->k;
+    for (int oc = 0; oc < l->c; oc++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < l->h; oy++)
+                for (int ox = 0; ox < l->w; ox++) {
+                    double s = l->bias[oc];
+                    for (int c = 0; c < l->in_c; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++)
+                                s += (double)l->weight[((size_t)(oc * l->in_c + c) * K + ky) * K + kx] *
+                                     conv_input(l, n, x, c, b, oy * l->stride + ky - l->pad,
+                                                ox * l->stride + kx - l->pad);
+                    y[(((size_t)oc * n + b) * l->h + oy) * l->w + ox] = (float)s;
+                }
+}
+
+void nn_conv_backward_ref(const nn_layer *l, int n, const float *x, const float *dy, float *dx)
+{
+    int K = l->k;
+    memset(l->dweight, 0, (size_t)l->c * conv_rows(l) * sizeof(float));
+    memset(l->dbias, 0, (size_t)l->c * sizeof(float));
+    if (dx)
+        memset(dx, 0, (size_t)l->in_c * n * l->in_h * l->in_w * sizeof(float));
+    for (int oc = 0; oc < l->c; oc++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < l->h; oy++)
+                for (int ox = 0; ox < l->w; ox++) {
+                    float g = dy[(((size_t)oc * n + b) * l->h + oy) * l->w + ox];
+                    l->dbias[oc] += g;
+                    for (int c = 0; c < l->in_c; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++) {
+                                int iy = oy * l->stride + ky - l->pad, ix = ox * l->stride + kx - l->pad;
+                                size_t wi = ((size_t)(oc * l->in_c + c) * K + ky) * K + kx;
+                                l->dweight[wi] += g * conv_input(l, n, x, c, b, iy, ix);
+                                if (dx && iy >= 0 && iy < l->in_h && ix >= 0 && ix < l->in_w)
+                                    dx[(((size_t)c * n + b) * l->in_h + iy) * l->in_w + ix] += g * l->weight[wi];
+                            }
+                }
+}
+
+/* --------------------------------------------------------------- pooling */
+
+/* One output of max/avg pooling over plane [in_h][in_w]; *arg gets the argmax index. */
+static float pool_one(const nn_layer *l, const float *plane, int oy, int ox, int32_t *arg)
+{
+    float best = -INFINITY, sum = 0.0f;
+    int32_t at = 0, count = 0;
+    for (int ky = 0; ky < l->k; ky++)
+        for (int kx = 0; kx < l->k; kx++) {
+            int iy = oy * l->stride + ky - l->pad, ix = ox * l->stride + kx - l->pad;
+            if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
+                continue;
+            float v = plane[iy * l->in_w + ix];
+            sum += v;
+            count++;
+            if (v > best || count == 1) {
+                best = v;
+                at = iy * l->in_w + ix;
+            }
+        }
+    *arg = at;
+    return l->kind == NN_MAXPOOL ? best : sum / (float)(count ? count : 1);
+}
+
+void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t *idx)
+{
+    size_t in_hw = (size_t)l->in_h * l->in_w, out_hw = (size_t)l->h * l->w;
+    NN_PARALLEL_FOR
+    for (long p = 0; p < (long)l->c * n; p++) {
+        const float *plane = x + (size_t)p * in_hw;
+        float *out = y + (size_t)p * out_hw;
+        if (l->kind == NN_GAP) {
+            float s = 0.0f;
+            for (size_t i = 0; i < in_hw; i++)
+                s += plane[i];
+            out[0] = s / (float)in_hw;
+            continue;
+        }
+        int32_t *arg = idx ? idx + (size_t)p * out_hw : NULL;
+        if (l->kind == NN_MAXPOOL && l->pad == 0) {
+            /* Every window lies inside the plane: no bounds to check. */
+            for (int oy = 0; oy < l->h; oy++)
+                for (int ox = 0; ox < l->w; ox++) {
+                    int at = oy * l->stride * l->in_w + ox * l->stride, best = at;
+                    for (int ky = 0; ky < l->k; ky++, at += l->in_w)
+                        for (int kx = 0; kx < l->k; kx++)
+                            best = plane[at + kx] > plane[best] ? at + kx : best;
+                    out[oy * l->w + ox] = plane[best];
+                    if (arg)
+                        arg[oy * l->w + ox] = best;
+                }
+            continue;
+        }
+        for (int oy = 0; oy < l->h; oy++)
+            for (int ox = 0; ox < l->w; ox++) {
+                int32_t at;
+                out[oy * l->w + ox] = pool_one(l, plane, oy, ox, &at);
+                if (arg)
+                    arg[oy * l->w + ox] = at;
+            }
+    }
+}
+
+void nn_pool_backward(const nn_layer *l, int n, const float *dy, float *dx, const int32_t *idx)
+{
+    size_t in_hw = (size_t)l->in_h * l->in_w, out_hw = (size_t)l->h * l->w;
+    NN_PARALLEL_FOR
+    for (long p = 0; p < (long)l->c * n; p++) {
+        float *plane = dx + (size_t)p * in_hw;
+        const float *g = dy + (size_t)p * out_hw;
+        if (l->kind == NN_GAP) {
+            for (size_t i = 0; i < in_hw; i++)
+                plane[i] = g[0] / (float)in_hw;
+            continue;
+        }
+        memset(plane, 0, in_hw * sizeof *plane);
+        for (int oy = 0; oy < l->h; oy++)
+            for (int ox = 0; ox < l->w; ox++) {
+                float v = g[oy * l->w + ox];
+                if (l->kind == NN_MAXPOOL) {
+                    plane[idx[(size_t)p * out_hw + oy * l->w + ox]] += v;
+                    continue;
+                }
+                int count = 0;
+                for (int pass = 0; pass < 2; pass++)
+                    for (int ky = 0; ky < l->k; ky++)
+                        for (int kx = 0; kx < l->k; kx++) {
+                            int iy = oy * l->stride + ky - l->pad, ix = ox * l->stride + kx - l->pad;
+                            if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
+                                continue;
+                            if (pass == 0)
+                                count++;
+                            else
+                                plane[iy * l->in_w + ix] += v / (float)count;
+                        }
+            }
+    }
+}
+
+void nn_pool_forward_ref(const nn_layer *l, int n, const float *x, float *y)
+{
+    int gap = l->kind == NN_GAP;
+    int K = gap ? 1 : l->k;
+    for (int c = 0; c < l->c; c++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < l->h; oy++)
+                for (int ox = 0; ox < l->w; ox++) {
+                    const float *plane = x + ((size_t)c * n + b) * l->in_h * l->in_w;
+                    double best = -INFINITY, sum = 0;
+                    int count = 0;
+                    for (int iy = 0; iy < l->in_h; iy++)
+                        for (int ix = 0; ix < l->in_w; ix++) {
+                            int ky = iy - oy * l->stride + l->pad, kx = ix - ox * l->stride + l->pad;
+                            if (!gap && (ky < 0 || ky >= K || kx < 0 || kx >= K))
+                                continue;
+                            double v = plane[iy * l->in_w + ix];
+                            best = v > best ? v : best;
+                            sum += v;
+                            count++;
+                        }
+                    y[(((size_t)c * n + b) * l->h + oy) * l->w + ox] =
+                        (float)(l->kind == NN_MAXPOOL ? best : sum / count);
+                }
+}
+
+void nn_pool_backward_ref(const nn_layer *l, int n, const float *x, const float *dy, float *dx)
+{
+    int gap = l->kind == NN_GAP;
+    int K = gap ? 1 : l->k;
+    memset(dx, 0, (size_t)l->c * n * l->in_h * l->in_w * sizeof *dx);
+    for (int c = 0; c < l->c; c++)
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < l->h; oy++)
+                for (int ox = 0; ox < l->w; ox++) {
+                    size_t base = ((size_t)c * n + b) * l->in_h * l->in_w;
+                    float g = dy[(((size_t)c * n + b) * l->h + oy) * l->w + ox];
+                    int count = 0, best = -1;
+                    for (int pass = 0; pass < 2; pass++)
+                        for (int iy = 0; iy < l->in_h; iy++)
+                            for (int ix = 0; ix < l->in_w; ix++) {
+                                int ky = iy - oy * l->stride + l->pad, kx = ix - ox * l->stride + l->pad;
+                                if (!gap && (ky < 0 || ky >= K || kx < 0 || kx >= K))
+                                    continue;
+                                int at = iy * l->in_w + ix;
+                                if (pass == 0) {
+                                    count++;
+                                    if (best < 0 || x[base + at] > x[base + best])
+                                        best = at;
+                                } else if (l->kind != NN_MAXPOOL) {
+                                    dx[base + at] += g / (float)count;
+                                }
+                            }
+                    if (l->kind == NN_MAXPOOL)
+                        dx[base + best] += g;
+                }
+}
+
+/* ----------------------------------------------------------------- dense */
+
+static size_t dense_inputs(const nn_layer *l) { return (size_t)l->in_c * l->in_h * l->in_w; }
+
+void nn_dense_forward(const nn_layer *l, int n, const float *x, float *y, float *flat)
+{
+    size_t hw = (size_t)l->in_h * l->in_w, F = dense_inputs(l);
+    /* x [in_c][n][hw] -> flat [in_c*hw][n]: a feature per row, as the GEMM wants. */
+    NN_PARALLEL_FOR
+    for (int c = 0; c < l->in_c; c++)
+        for (int b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++)
+                flat[((size_t)c * hw + p) * n + b] = x[((size_t)c * n + b) * hw + p];
+    /* y [c][n] = weight [c][F] @ flat [F][n] */
+    nn_gemm(0, 0, l->c, n, (int)F, l->weight, F, flat, (size_t)n, 0, y, (size_t)n);
+    NN_PARALLEL_FOR
+    for (int o = 0; o < l->c; o++)
+        for (int b = 0; b < n; b++)
+            y[(size_t)o * n + b] += l->bias[o];
+}
+
+void nn_dense_backward(const nn_layer *l, int n, const float *flat, const float *dy, float *dx, float *dflat)
+{
+    size_t hw = (size_t)l->in_h * l->in_w, F = dense_inputs(l);
+    /* dweight [c][F] = dy [c][n] @ flat^T [n][F] */
+    nn_gemm(0, 1, l->c, (int)F, n, dy, (size_t)n, flat, (size_t)n, 0, l->dweight, F);
+    NN_PARALLEL_FOR
+    for (int o = 0; o < l->c; o++) {
+        float s = 0.0f;
+        for (int b = 0; b < n; b++)
+            s += dy[(size_t)o * n + b];
+        l->dbias[o] = s;
+    }
+    if (!dx)
+        return;
+    /* dflat [F][n] = weight^T [F][c] @ dy [c][n], then back to [in_c][n][hw] */
+    nn_gemm(1, 0, (int)F, n, l->c, l->weight, F, dy, (size_t)n, 0, dflat, (size_t)n);
+    NN_PARALLEL_FOR
+    for (int c = 0; c < l->in_c; c++)
+        for (int b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++)
+                dx[((size_t)c * n + b) * hw + p] = dflat[((size_t)c * hw + p) * n + b];
+}
+
+/* ------------------------------------------------------------ batch norm */
+
+void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const float *x, float *y, float *xhat,
+                   float *stat)
+{
+    size_t m = (size_t)n * l->h * l->w; /* values per channel */
+    NN_PARALLEL_FOR
+    for (int c = 0; c < l->c; c++) {
+        const float *xc = x + (size_t)c * m;
+        float mean, invstd;
+        if (train) {
+            double s = 0, ss = 0;
+            NN_PRAGMA(omp simd reduction(+ : s))
+            for (size_t i = 0; i < m; i++)
+                s += xc[i];
+            double mu = s / (double)m;
+            NN_PRAGMA(omp simd reduction(+ : ss))
+            for (size_t i = 0; i < m; i++)
+                ss += ((double)xc[i] - mu) * ((double)xc[i] - mu);
+            double var = ss / (double)m;
+            mean = (float)mu;
+            invstd = (float)(1.0 / sqrt(var + l->alpha));
+            /* Running variance is unbiased, as PyTorch keeps it. */
+            double unbiased = m > 1 ? ss / (double)(m - 1) : var;
+            l->run_mean[c] = (1.0f - momentum) * l->run_mean[c] + momentum * mean;
+            l->run_var[c] = (1.0f - momentum) * l->run_var[c] + momentum * (float)unbiased;
+        } else {
+            mean = l->run_mean[c];
+            invstd = 1.0f / sqrtf(l->run_var[c] + l->alpha);
+        }
+        if (stat) {
+            stat[c] = mean;
+            stat[l->c + c] = invstd;
+        }
+        float *yc = y + (size_t)c * m, gamma = l->weight[c], beta = l->bias[c];
+        if (xhat) {
+            float *hc = xhat + (size_t)c * m;
+            NN_SIMD
+            for (size_t i = 0; i < m; i++) {
+                hc[i] = (xc[i] - mean) * invstd;
+                yc[i] = gamma * hc[i] + beta;
+            }
+        } else {
+            NN_SIMD
+            for (size_t i = 0; i < m; i++)
+                yc[i] = gamma * ((xc[i] - mean) * invstd) + beta;
+        }
+    }
+}
+
+void nn_bn_backward(const nn_layer *l, int n, const float *xhat, const float *stat, const float *dy, float *dx)
+{
+    size_t m = (size_t)n * l->h * l->w;
+    NN_PARALLEL_FOR
+    for (int c = 0; c < l->c; c++) {
+        const float *g = dy + (size_t)c * m, *h = xhat + (size_t)c * m;
+        double sg = 0, sgh = 0;
+        NN_PRAGMA(omp simd reduction(+ : sg, sgh))
+        for (size_t i = 0; i < m; i++) {
+            sg += g[i];
+            sgh += (double)g[i] * h[i];
+        }
+        l->dbias[c] = (float)sg;
+        l->dweight[c] = (float)sgh;
+        if (!dx)
+            continue;
+        /* dx = gamma * invstd / m * (m dy - sum dy - xhat sum(dy xhat)) */
+        float scale = l->weight[c] * stat[l->c + c] / (float)m;
+        float a = (float)sg, b = (float)sgh;
+        float *d = dx + (size_t)c * m;
+        NN_SIMD
+        for (size_t i = 0; i < m; i++)
+            d[i] = scale * ((float)m * g[i] - a - h[i] * b);
+    }
+}
+
+/* ----------------------------------------------------------- activations */
+
+void nn_act_forward(const nn_layer *l, size_t count, const float *x, float *y)
+{
+    float slope = l->kind == NN_LEAKY ? l->alpha : 0.0f;
+    NN_PARALLEL_FOR_SIMD
+    for (size_t i = 0; i < count; i++)
+        y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+void nn_act_backward(const nn_layer *l, size_t count, const float *x, const float *dy, float *dx)
+{
+    float slope = l->kind == NN_LEAKY ? l->alpha : 0.0f;
+    NN_PARALLEL_FOR_SIMD
+    for (size_t i = 0; i < count; i++)
+        dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+void nn_dropout_forward(const nn_layer *l, size_t count, uint64_t seed, const float *x, float *y, float *mask)
+{
+    float keep = 1.0f - l->alpha, scale = 1.0f / keep;
+    NN_PARALLEL_FOR_SIMD
+    for (size_t i = 0; i < count; i++) {
+        uint64_t s = seed ^ (i * 0x9e3779b97f4a7c15ull);
+        mask[i] = nn_uniform(&s) < keep ? scale : 0.0f;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+void nn_dropout_backward(size_t count, const float *mask, const float *dy, float *dx)
+{
+    NN_PARALLEL_FOR_SIMD
+    for (size_t i = 0; i < count; i++)
+        dx[i] = dy[i] * mask[i];
+}
+
+/* ------------------------------------------------------ softmax and loss */
+
+void nn_softmax_forward(int c, int n, const float *z, float *p)
+{
+    for (int b = 0; b < n; b++) {
+        float mx = z[b];
+        for (int k = 1; k < c; k++)
+            mx = fmaxf(mx, z[(size_t)k * n + b]);
+        double s = 0;
+        for (int k = 0; k < c; k++)
+            s += exp((double)z[(size_t)k * n + b] - mx);
+        for (int k = 0; k < c; k++)
+            p[(size_t)k * n + b] = (float)(exp((double)z[(size_t)k * n + b] - mx) / s);
+    }
+}
+
+double nn_xent(int c, int n, const float *p, const int *labels, const float *class_weight, float smoothing,
+               float *dz)
+{
+    double total = 0, wsum = 0;
+    for (int b = 0; b < n; b++)
+        wsum += class_weight ? class_weight[labels[b]] : 1.0f;
+    if (wsum <= 0)
+        wsum = 1;
+    for (int b = 0; b < n; b++) {
+        double w = class_weight ? class_weight[labels[b]] : 1.0;
+        for (int k = 0; k < c; k++) {
+            double q = (k == labels[b] ? 1.0 - smoothing : 0.0) + smoothing / c;
+            double pk = p[(size_t)k * n + b];
+            if (q > 0)
+                total -= w * q * log(pk > 1e-30 ? pk : 1e-30);
+            if (dz)
+                dz[(size_t)k * n + b] = (float)(w * (pk - q) / wsum);
+        }
+    }
+    return total / wsum;
+}

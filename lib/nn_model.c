@@ -1,0 +1,1015 @@
+/* nn_model.c — networks: architecture text to layers, parameter initialisation, the forward and
+ * backward passes over a batch, prediction, and the model file (formats/model.md). */
+#define _POSIX_C_SOURCE 200809L
+#include "nn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void *nn_aligned_alloc(size_t floats, vx_error *err)
+{
+    size_t bytes;
+    if (vx_size_mul(floats ? floats : 1, sizeof(float), &bytes, err) < 0)
+        return NULL;
+    bytes = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes);
+    if (!p)
+        vx_fail(err, "out of memory allocating %zu bytes", bytes);
+    else
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* ------------------------------------------------------ architecture text */
+
+static const struct {
+    const char *word;
+    enum nn_kind kind;
+} layer_words[] = {
+    {"input", NN_INPUT},   {"conv", NN_CONV},       {"maxpool", NN_MAXPOOL},     {"avgpool", NN_AVGPOOL},
+    {"gap", NN_GAP},       {"dense", NN_DENSE},     {"relu", NN_RELU},           {"leakyrelu", NN_LEAKY},
+    {"dropout", NN_DROPOUT}, {"bn", NN_BN},         {"softmax", NN_SOFTMAX},
+};
+
+/* Parses "K" or "KxK" into *k. */
+static int parse_kernel(const char *tok, int *k)
+{
+    char *end;
+    long a = strtol(tok, &end, 10);
+    if (*end == 'x') {
+        long b = strtol(end + 1, &end, 10);
+        if (b != a)
+            return -1; /* only square kernels */
+    }
+    if (*end || a < 1 || a > 64)
+        return -1;
+    *k = (int)a;
+    return 0;
+}
+
+static int parse_int(const char *tok, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = tok ? strtol(tok, &end, 10) : 0;
+    if (!tok || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *tok, double lo, double hi, float *out)
+{
+    char *end;
+    double v = tok ? strtod(tok, &end) : 0;
+    if (!tok || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* Sets the output shape of l from its input shape; -1 when it does not fit. */
+static int layer_shape(nn_layer *l, int same)
+{
+    l->c = l->kind == NN_CONV || l->kind == NN_DENSE || l->kind == NN_SOFTMAX ? l->c : l->in_c;
+    l->h = l->in_h;
+    l->w = l->in_w;
+    switch (l->kind) {
+    case NN_CONV:
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+        if (same) {
+            l->h = (l->in_h + l->stride - 1) / l->stride;
+            l->w = (l->in_w + l->stride - 1) / l->stride;
+            int pad = (l->h - 1) * l->stride + l->k - l->in_h;
+            l->pad = pad > 0 ? pad / 2 : 0;
+        } else {
+            if (l->in_h < l->k || l->in_w < l->k)
+                return -1;
+            l->h = (l->in_h - l->k) / l->stride + 1;
+            l->w = (l->in_w - l->k) / l->stride + 1;
+            l->pad = 0;
+        }
+        break;
+    case NN_GAP:
+    case NN_DENSE:
+        l->h = l->w = 1;
+        break;
+    case NN_SOFTMAX:
+        if (l->in_h * l->in_w != 1 || l->in_c != l->c)
+            return -1;
+        break;
+    default: break;
+    }
+    return l->h >= 1 && l->w >= 1 ? 0 : -1;
+}
+
+/* One line "word args..." -> one layer (two for "softmax N": dense N, then softmax). */
+static int parse_line(vx_net *net, char *line, int lineno, vx_error *err)
+{
+    char *tok[8];
+    int ntok = 0;
+    for (char *s = strtok(line, " \t\r"); s && ntok < 8; s = strtok(NULL, " \t\r"))
+        tok[ntok++] = s;
+    if (ntok == 0)
+        return 0;
+    int found = -1;
+    for (size_t i = 0; i < sizeof layer_words / sizeof layer_words[0]; i++)
+        if (strcmp(tok[0], layer_words[i].word) == 0)
+            found = (int)i;
+    if (found < 0)
+        return vx_fail(err, "architecture line %d: unknown layer '%s'", lineno, tok[0]);
+    enum nn_kind kind = layer_words[found].kind;
+    if ((kind == NN_INPUT) != (net->nlayers == 0))
+        return vx_fail(err, "architecture line %d: 'input C H W' must come first, once", lineno);
+    if (net->nlayers > 0 && net->layer[net->nlayers - 1].kind == NN_SOFTMAX)
+        return vx_fail(err, "architecture line %d: nothing may follow softmax", lineno);
+    if (net->nlayers + 2 > NN_MAX_LAYERS)
+        return vx_fail(err, "architecture line %d: more than %d layers", lineno, NN_MAX_LAYERS - 2);
+    nn_layer l = {.kind = kind, .stride = 1, .k = 1};
+    if (net->nlayers > 0) {
+        const nn_layer *p = &net->layer[net->nlayers - 1];
+        l.in_c = p->c;
+        l.in_h = p->h;
+        l.in_w = p->w;
+    }
+    int same = 0, bad = 0, want = 1;
+    switch (kind) {
+    case NN_INPUT:
+        want = 4;
+        bad = ntok != 4 || parse_int(tok[1], 1, 4096, &l.c) || parse_int(tok[2], 1, 4096, &l.h) ||
+              parse_int(tok[3], 1, 4096, &l.w);
+        break;
+    case NN_CONV:
+        /* conv OUT K [same|valid] [stride S] */
+        want = 3;
+        bad = ntok < 3 || parse_int(tok[1], 1, 65536, &l.c) || parse_kernel(tok[2], &l.k);
+        same = 1;
+        for (int i = 3; !bad && i < ntok; i++) {
+            if (strcmp(tok[i], "same") == 0 || strcmp(tok[i], "valid") == 0)
+                same = tok[i][0] == 's';
+            else if (strcmp(tok[i], "stride") == 0 && i + 1 < ntok)
+                bad = parse_int(tok[++i], 1, 16, &l.stride);
+            else
+                bad = 1;
+        }
+        want = ntok;
+        break;
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+        /* maxpool K [stride S] (valid) */
+        bad = ntok < 2 || parse_kernel(tok[1], &l.k);
+        l.stride = l.k;
+        if (!bad && ntok == 4 && strcmp(tok[2], "stride") == 0)
+            bad = parse_int(tok[3], 1, 16, &l.stride);
+        else if (ntok != 2)
+            bad = 1;
+        want = ntok;
+        break;
+    case NN_DENSE:
+    case NN_SOFTMAX:
+        want = 2;
+        bad = ntok != 2 || parse_int(tok[1], 1, 1 << 20, &l.c);
+        if (kind == NN_SOFTMAX && !bad && l.c > VX_NET_MAX_CLASSES)
+            return vx_fail(err, "architecture line %d: at most %d classes", lineno, VX_NET_MAX_CLASSES);
+        break;
+    case NN_LEAKY:
+        l.alpha = 0.01f;
+        want = ntok;
+        bad = ntok > 2 || (ntok == 2 && parse_float(tok[1], 0, 1, &l.alpha));
+        break;
+    case NN_DROPOUT:
+        want = 2;
+        bad = ntok != 2 || parse_float(tok[1], 0, 0.95, &l.alpha);
+        break;
+    case NN_BN:
+        l.alpha = 1e-5f;
+        want = ntok;
+        bad = ntok > 2 || (ntok == 2 && parse_float(tok[1], 1e-12, 1, &l.alpha));
+        break;
+    default: break;
+    }
+    if (bad || ntok != want)
+        return vx_fail(err, "architecture line %d: bad arguments for '%s'", lineno, tok[0]);
+    if (kind == NN_SOFTMAX) {
+        /* softmax N = dense N + softmax */
+        nn_layer d = l;
+        d.kind = NN_DENSE;
+        layer_shape(&d, 0);
+        net->layer[net->nlayers++] = d;
+        l.in_c = d.c;
+        l.in_h = l.in_w = 1;
+    }
+    if (kind != NN_INPUT && layer_shape(&l, same) < 0)
+        return vx_fail(err, "architecture line %d: '%s' does not fit its input %dx%dx%d", lineno, tok[0], l.in_c,
+                       l.in_h, l.in_w);
+    net->layer[net->nlayers++] = l;
+    return 0;
+}
+
+static int add_tensor(vx_net *net, int layer, const char *what, int rank, const uint32_t *dim, int trainable,
+                      int decay)
+{
+    nn_tensor *t = &net->tensor[net->ntensors++];
+    snprintf(t->name, sizeof t->name, "L%d.%s", layer, what);
+    t->rank = rank;
+    t->count = 1;
+    for (int i = 0; i < rank; i++) {
+        t->dim[i] = dim[i];
+        t->count *= dim[i];
+    }
+    t->offset = net->nparams;
+    t->trainable = trainable;
+    t->decay = decay;
+    net->nparams += (t->count + 15) / 16 * 16; /* every tensor starts 64-byte aligned */
+    return net->ntensors - 1;
+}
+
+/* Declares every parameter tensor, then carves them from one allocation. */
+static int build_params(vx_net *net, vx_error *err)
+{
+    int first[NN_MAX_LAYERS];
+    for (int i = 0; i < net->nlayers; i++) {
+        nn_layer *l = &net->layer[i];
+        first[i] = net->ntensors;
+        uint32_t c = (uint32_t)l->c;
+        if (l->kind == NN_CONV) {
+            uint32_t dim[4] = {c, (uint32_t)l->in_c, (uint32_t)l->k, (uint32_t)l->k};
+            add_tensor(net, i, "weight", 4, dim, 1, 1);
+            add_tensor(net, i, "bias", 1, &c, 1, 0);
+        } else if (l->kind == NN_DENSE) {
+            uint32_t dim[2] = {c, (uint32_t)(l->in_c * l->in_h * l->in_w)};
+            add_tensor(net, i, "weight", 2, dim, 1, 1);
+            add_tensor(net, i, "bias", 1, &c, 1, 0);
+        } else if (l->kind == NN_BN) {
+            add_tensor(net, i, "gamma", 1, &c, 1, 0);
+            add_tensor(net, i, "beta", 1, &c, 1, 0);
+            add_tensor(net, i, "running_mean", 1, &c, 0, 0);
+            add_tensor(net, i, "running_var", 1, &c, 0, 0);
+        }
+    }
+    net->params = nn_aligned_alloc(net->nparams, err);
+    net->grads = net->params ? nn_aligned_alloc(net->nparams, err) : NULL;
+    if (!net->grads)
+        return -1;
+    for (int i = 0; i < net->nlayers; i++) {
+        nn_layer *l = &net->layer[i];
+        const nn_tensor *t = &net->tensor[first[i]];
+        if (l->kind == NN_CONV || l->kind == NN_DENSE || l->kind == NN_BN) {
+            l->weight = net->params + t[0].offset;
+            l->dweight = net->grads + t[0].offset;
+            l->bias = net->params + t[1].offset;
+            l->dbias = net->grads + t[1].offset;
+        }
+        if (l->kind == NN_BN) {
+            l->run_mean = net->params + t[2].offset;
+            l->run_var = net->params + t[3].offset;
+        }
+    }
+    return 0;
+}
+
+/* He initialisation for weights, zero biases, identity batch norm; each tensor has its own stream. */
+static void init_params(vx_net *net, uint64_t seed)
+{
+    for (int ti = 0; ti < net->ntensors; ti++) {
+        const nn_tensor *t = &net->tensor[ti];
+        float *p = net->params + t->offset;
+        const char *what = strchr(t->name, '.') + 1;
+        uint64_t s = nn_rng_derive(seed, 0x1417, (uint64_t)ti);
+        if (strcmp(what, "weight") == 0) {
+            size_t fan_in = t->count / t->dim[0];
+            float std = sqrtf(2.0f / (float)fan_in);
+            for (size_t i = 0; i < t->count; i++)
+                p[i] = std * nn_normal(&s);
+        } else {
+            float v = strcmp(what, "gamma") == 0 || strcmp(what, "running_var") == 0 ? 1.0f : 0.0f;
+            for (size_t i = 0; i < t->count; i++)
+                p[i] = v;
+        }
+    }
+}
+
+static int parse_arch(vx_net *net, const char *arch, vx_error *err)
+{
+    size_t len = strlen(arch);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return vx_fail(err, "out of memory");
+    memcpy(copy, arch, len + 1);
+    int lineno = 0, rc = 0;
+    for (char *line = copy, *next; line && rc == 0; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        rc = parse_line(net, line, lineno, err);
+    }
+    free(copy);
+    if (rc < 0)
+        return -1;
+    if (net->nlayers < 3 || net->layer[net->nlayers - 1].kind != NN_SOFTMAX)
+        return vx_fail(err, "architecture: needs an input line and must end with 'softmax N'");
+    return 0;
+}
+
+vx_net *vx_net_create(const char *arch, uint64_t seed, vx_error *err)
+{
+    vx_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        vx_fail(err, "out of memory");
+        return NULL;
+    }
+    net->arch = strdup(arch);
+    net->in_std = 1.0f;
+    if (!net->arch || parse_arch(net, arch, err) < 0 || build_params(net, err) < 0) {
+        if (!net->arch)
+            vx_fail(err, "out of memory");
+        vx_net_free(net);
+        return NULL;
+    }
+    init_params(net, seed);
+    return net;
+}
+
+void vx_net_free(vx_net *net)
+{
+    if (!net)
+        return;
+    free(net->arch);
+    free(net->params);
+    free(net->grads);
+    free(net->acts);
+    free(net->work.thread);
+    free(net->work.part);
+    for (int i = 0; i < net->nmeta; i++) {
+        free(net->meta_key[i]);
+        free(net->meta_value[i]);
+    }
+    free(net);
+}
+
+void vx_net_shape(const vx_net *net, uint32_t input[3], int *nclasses, size_t *nparams)
+{
+    if (input) {
+        input[0] = (uint32_t)net->layer[0].c;
+        input[1] = (uint32_t)net->layer[0].h;
+        input[2] = (uint32_t)net->layer[0].w;
+    }
+    if (nclasses)
+        *nclasses = net->layer[net->nlayers - 1].c;
+    if (nparams) {
+        size_t n = 0;
+        for (int i = 0; i < net->ntensors; i++)
+            n += net->tensor[i].trainable ? net->tensor[i].count : 0;
+        *nparams = n;
+    }
+}
+
+/* -------------------------------------------------------------- metadata */
+
+const char *vx_net_get_meta(const vx_net *net, const char *name)
+{
+    if (strcmp(name, "arch") == 0)
+        return net->arch;
+    for (int i = 0; i < net->nmeta; i++)
+        if (strcmp(net->meta_key[i], name) == 0)
+            return net->meta_value[i];
+    return NULL;
+}
+
+int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *err)
+{
+    if (strcmp(name, "arch") == 0)
+        return vx_fail(err, "metadata 'arch' is the architecture and cannot be set");
+    if (strcmp(name, "input_mean") == 0 || strcmp(name, "input_std") == 0) {
+        float v;
+        if (parse_float(value, -1e6, 1e6, &v) < 0 || (name[6] == 's' && v <= 0))
+            return vx_fail(err, "metadata %s: '%s' is not a valid number", name, value);
+        *(name[6] == 's' ? &net->in_std : &net->in_mean) = v;
+    }
+    int i = 0;
+    while (i < net->nmeta && strcmp(net->meta_key[i], name) != 0)
+        i++;
+    if (i == NN_MAX_META)
+        return vx_fail(err, "more than %d metadata entries", NN_MAX_META);
+    char *v = strdup(value), *k = i == net->nmeta ? strdup(name) : NULL;
+    if (!v || (i == net->nmeta && !k)) {
+        free(v);
+        free(k);
+        return vx_fail(err, "out of memory");
+    }
+    if (i == net->nmeta) {
+        net->meta_key[i] = k;
+        net->nmeta++;
+    } else {
+        free(net->meta_value[i]);
+    }
+    net->meta_value[i] = v;
+    return 0;
+}
+
+/* ----------------------------------------------------- batch buffers */
+
+int nn_net_reserve(vx_net *net, int batch, vx_error *err)
+{
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+#endif
+    if (batch <= net->max_batch && nthreads <= net->work.nthreads)
+        return 0;
+    if (batch < net->max_batch)
+        batch = net->max_batch;
+    size_t total = 0, per_thread = NN_GEMM_PACK, part = 0;
+    size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
+    for (int i = 0; i < net->nlayers; i++) {
+        nn_layer *l = &net->layer[i];
+        size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
+        sizes[i][0] = out;
+        sizes[i][1] = i > 0 ? out : 0;
+        sizes[i][2] = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? 2 * in : 0;
+        sizes[i][2] += l->kind == NN_BN ? 2 * (size_t)l->c : 0;
+        sizes[i][3] = l->kind == NN_MAXPOOL ? out : 0;
+        for (int j = 0; j < 4; j++) {
+            sizes[i][j] = (sizes[i][j] + 15) / 16 * 16;
+            total += sizes[i][j];
+        }
+        if (l->kind == NN_CONV) {
+            size_t p, t = nn_conv_work(l, batch, &p);
+            per_thread = t > per_thread ? t : per_thread;
+            part = p > part ? p : part;
+        }
+    }
+    float *acts = nn_aligned_alloc(total, err);
+    float *thread = acts ? nn_aligned_alloc(per_thread * (size_t)nthreads, err) : NULL;
+    float *partbuf = thread ? nn_aligned_alloc(part, err) : NULL;
+    if (!partbuf) {
+        free(acts);
+        free(thread);
+        return -1;
+    }
+    free(net->acts);
+    free(net->work.thread);
+    free(net->work.part);
+    net->acts = acts;
+    net->work = (nn_work){.nthreads = nthreads, .per_thread = per_thread, .thread = thread, .part = partbuf};
+    float *p = acts;
+    for (int i = 0; i < net->nlayers; i++) {
+        nn_layer *l = &net->layer[i];
+        l->out = p;
+        l->dout = sizes[i][1] ? p + sizes[i][0] : NULL;
+        p += sizes[i][0] + sizes[i][1];
+        l->aux = sizes[i][2] ? p : NULL;
+        l->stat = l->kind == NN_BN ? p + (size_t)l->c * batch * l->h * l->w : NULL;
+        p += sizes[i][2];
+        l->idx = sizes[i][3] ? (int32_t *)p : NULL;
+        p += sizes[i][3];
+    }
+    net->max_batch = batch;
+    return 0;
+}
+
+/* ------------------------------------------------------ forward/backward */
+
+void nn_net_set_input(vx_net *net, int n, int i, const float *chw)
+{
+    const nn_layer *in = &net->layer[0];
+    size_t hw = (size_t)in->h * in->w;
+    for (int c = 0; c < in->c; c++)
+        memcpy(in->out + ((size_t)c * n + i) * hw, chw + c * hw, hw * sizeof(float));
+}
+
+static size_t layer_count(const nn_layer *l, int n) { return (size_t)l->c * n * l->h * l->w; }
+
+void nn_layer_forward(vx_net *net, int i, int n, int train, uint64_t dropout_seed)
+{
+    nn_layer *l = &net->layer[i];
+    const float *x = net->layer[i - 1].out;
+    size_t count = layer_count(l, n);
+    switch (l->kind) {
+    case NN_CONV: nn_conv_forward(l, n, x, l->out, &net->work); break;
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+    case NN_GAP: nn_pool_forward(l, n, x, l->out, l->idx); break;
+    case NN_DENSE: nn_dense_forward(l, n, x, l->out, l->aux); break;
+    case NN_RELU:
+    case NN_LEAKY: nn_act_forward(l, count, x, l->out); break;
+    case NN_DROPOUT:
+        if (train)
+            nn_dropout_forward(l, count, nn_rng_derive(dropout_seed, 0xd0, (uint64_t)i), x, l->out, l->aux);
+        else
+            memcpy(l->out, x, count * sizeof(float));
+        break;
+    case NN_BN: nn_bn_forward(l, n, train, 0.1f, x, l->out, train ? l->aux : NULL, l->stat); break;
+    case NN_SOFTMAX: nn_softmax_forward(l->c, n, x, l->out); break;
+    case NN_INPUT: break;
+    }
+}
+
+void nn_layer_backward(vx_net *net, int i, int n)
+{
+    nn_layer *l = &net->layer[i];
+    const nn_layer *prev = &net->layer[i - 1];
+    float *dx = prev->dout; /* NULL below the first layer: no input gradient needed */
+    size_t count = layer_count(l, n);
+    switch (l->kind) {
+    case NN_CONV: nn_conv_backward(l, n, prev->out, l->dout, dx, &net->work); break;
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+    case NN_GAP:
+        if (dx)
+            nn_pool_backward(l, n, l->dout, dx, l->idx);
+        break;
+    case NN_DENSE: nn_dense_backward(l, n, l->aux, l->dout, dx, l->aux + layer_count(prev, n)); break;
+    case NN_RELU:
+    case NN_LEAKY:
+        if (dx)
+            nn_act_backward(l, count, prev->out, l->dout, dx);
+        break;
+    case NN_DROPOUT:
+        if (dx)
+            nn_dropout_backward(count, l->aux, l->dout, dx);
+        break;
+    case NN_BN: nn_bn_backward(l, n, l->aux, l->stat, l->dout, dx); break;
+    case NN_SOFTMAX:
+    case NN_INPUT: break;
+    }
+}
+
+const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed)
+{
+    for (int i = 1; i < net->nlayers; i++)
+        nn_layer_forward(net, i, n, train, dropout_seed);
+    return net->layer[net->nlayers - 1].out;
+}
+
+void nn_net_backward(vx_net *net, int n)
+{
+    /* The loss has written d(loss)/d(logits) into the dout of the layer below softmax. */
+    for (int i = net->nlayers - 2; i >= 1; i--)
+        nn_layer_backward(net, i, n);
+}
+
+/* ------------------------------------------------------------ prediction */
+
+int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err)
+{
+    const nn_layer *in = &net->layer[0];
+    int ok = (r->rank == 3 && r->dim[0] == (uint32_t)in->c && r->dim[1] == (uint32_t)in->h &&
+              r->dim[2] == (uint32_t)in->w) ||
+             (r->rank == 2 && in->c == 1 && r->dim[0] == (uint32_t)in->h && r->dim[1] == (uint32_t)in->w);
+    if (!ok) {
+        char shape[64] = "";
+        for (int i = 0, used = 0; i < r->rank && used < (int)sizeof shape; i++)
+            used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
+        return vx_fail(err, "record '%s' has shape [%s], the model wants [%dx%dx%d]", r->key ? r->key : "", shape,
+                       in->c, in->h, in->w);
+    }
+    size_t count = (size_t)in->c * in->h * in->w;
+    for (size_t i = 0; i < count; i++) {
+        float v = r->dtype == VX_U8 ? ((const uint8_t *)r->data)[i] / 255.0f : ((const float *)r->data)[i];
+        if (!isfinite(v))
+            return vx_fail(err, "record '%s': value %zu is not finite", r->key ? r->key : "", i);
+        x[i] = (v - net->in_mean) / net->in_std;
+    }
+    return 0;
+}
+
+int vx_net_predict(vx_net *net, const float *x, int n, float *probs, vx_error *err)
+{
+    int batch = net->max_batch ? net->max_batch : 64;
+    if (nn_net_reserve(net, batch, err) < 0)
+        return -1;
+    const nn_layer *in = &net->layer[0];
+    size_t per = (size_t)in->c * in->h * in->w;
+    int classes = net->layer[net->nlayers - 1].c;
+    for (int b0 = 0; b0 < n; b0 += batch) {
+        int m = n - b0 < batch ? n - b0 : batch;
+        for (int i = 0; i < m; i++)
+            nn_net_set_input(net, m, i, x + (size_t)(b0 + i) * per);
+        const float *p = nn_net_forward(net, m, 0, 0); /* [classes][m] */
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < classes; k++)
+                probs[(size_t)(b0 + i) * classes + k] = p[(size_t)k * m + i];
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ model file */
+
+static const unsigned char model_magic[8] = {0x89, 'V', 'X', 'M', '\r', '\n', 0x1a, '\n'};
+#define MODEL_VERSION 1
+#define MODEL_HEAD 40
+#define MODEL_MAX_BYTES ((uint64_t)1 << 31)
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* A growing byte buffer for building the file in memory before one atomic write. */
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} bytes;
+
+static unsigned char *bytes_grow(bytes *b, size_t n)
+{
+    if (b->oom)
+        return NULL;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return NULL;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    unsigned char *at = b->p + b->len;
+    memset(at, 0, n);
+    b->len += n;
+    return at;
+}
+
+static void bytes_u32(bytes *b, uint32_t v)
+{
+    unsigned char *p = bytes_grow(b, 4);
+    if (p)
+        put32(p, v);
+}
+static void bytes_u64(bytes *b, uint64_t v)
+{
+    unsigned char *p = bytes_grow(b, 8);
+    if (p)
+        put64(p, v);
+}
+static void bytes_put(bytes *b, const void *src, size_t n)
+{
+    unsigned char *p = bytes_grow(b, n);
+    if (p)
+        memcpy(p, src, n);
+}
+
+int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const char *path, vx_error *err)
+{
+    int nmeta = net->nmeta + 1, ntensors = net->ntensors + nextra;
+    bytes b = {0};
+    bytes_put(&b, model_magic, 8);
+    bytes_u32(&b, MODEL_VERSION);
+    bytes_u32(&b, (uint32_t)nmeta);
+    bytes_u32(&b, (uint32_t)ntensors);
+    bytes_u32(&b, 0);
+    bytes_u64(&b, 0); /* data offset, patched below */
+    bytes_u64(&b, 0); /* file size, patched below */
+    for (int i = -1; i < net->nmeta; i++) {
+        const char *k = i < 0 ? "arch" : net->meta_key[i], *v = i < 0 ? net->arch : net->meta_value[i];
+        bytes_u32(&b, (uint32_t)strlen(k));
+        bytes_u32(&b, (uint32_t)strlen(v));
+        bytes_put(&b, k, strlen(k));
+        bytes_put(&b, v, strlen(v));
+    }
+    uint64_t offset = 0;
+    for (int i = 0; i < ntensors; i++) {
+        const nn_tensor *t = i < net->ntensors ? &net->tensor[i] : &extra[i - net->ntensors].t;
+        bytes_u32(&b, (uint32_t)strlen(t->name));
+        bytes_u32(&b, (uint32_t)t->rank);
+        for (int d = 0; d < t->rank; d++)
+            bytes_u32(&b, t->dim[d]);
+        bytes_u64(&b, offset);
+        bytes_u64(&b, t->count);
+        bytes_put(&b, t->name, strlen(t->name));
+        offset += (t->count * 4 + 63) / 64 * 64;
+    }
+    size_t data_at = (b.len + 63) / 64 * 64;
+    bytes_grow(&b, data_at - b.len);
+    for (int i = 0; i < ntensors; i++) {
+        const nn_tensor *t = i < net->ntensors ? &net->tensor[i] : &extra[i - net->ntensors].t;
+        const float *src = i < net->ntensors ? net->params + t->offset : extra[i - net->ntensors].data;
+        unsigned char *p = bytes_grow(&b, (t->count * 4 + 63) / 64 * 64);
+        for (size_t j = 0; p && j < t->count; j++) {
+            uint32_t u;
+            memcpy(&u, &src[j], 4);
+            put32(p + 4 * j, u);
+        }
+    }
+    bytes_u64(&b, 0); /* checksum */
+    if (b.oom) {
+        free(b.p);
+        return vx_fail(err, "out of memory writing %s", path);
+    }
+    put64(b.p + 24, data_at);
+    put64(b.p + 32, b.len);
+    put64(b.p + b.len - 8, fnv1a(b.p, b.len - 8));
+    vx_output out;
+    if (vx_output_open(&out, path, err) < 0) {
+        free(b.p);
+        return -1;
+    }
+    if (fwrite(b.p, 1, b.len, out.file) != b.len) {
+        free(b.p);
+        vx_output_abort(&out);
+        return vx_fail(err, "error writing %s: %s", path, strerror(errno));
+    }
+    free(b.p);
+    return vx_output_commit(&out, err);
+}
+
+int vx_net_save(const vx_net *net, const char *path, vx_error *err) { return nn_model_write(net, NULL, 0, path, err); }
+
+/* Reads a whole file into memory, refusing anything larger than a model can be. */
+static unsigned char *slurp(const char *path, size_t *len, vx_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vx_fail(err, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap >= MODEL_MAX_BYTES)
+            break;
+        unsigned char *p = realloc(buf, cap * 2);
+        if (!p) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = p;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        vx_fail(err, bad ? "error reading %s" : "out of memory reading %s", path);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Bounds-checked cursor over the header. */
+typedef struct cursor {
+    const unsigned char *p;
+    size_t at, end;
+    int bad;
+} cursor;
+
+static const unsigned char *take(cursor *c, size_t n)
+{
+    if (c->bad || n > c->end - c->at) {
+        c->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = c->p + c->at;
+    c->at += n;
+    return p;
+}
+static uint32_t take32(cursor *c)
+{
+    const unsigned char *p = take(c, 4);
+    return p ? get32(p) : 0;
+}
+static uint64_t take64(cursor *c)
+{
+    const unsigned char *p = take(c, 8);
+    return p ? get64(p) : 0;
+}
+
+static char *take_text(cursor *c, uint32_t len)
+{
+    const unsigned char *p = len <= 1 << 20 ? take(c, len) : NULL;
+    char *s = p ? malloc((size_t)len + 1) : NULL;
+    if (!s) {
+        c->bad = 1;
+        return NULL;
+    }
+    memcpy(s, p, len);
+    s[len] = '\0';
+    if (strlen(s) != len) { /* NUL inside */
+        free(s);
+        c->bad = 1;
+        return NULL;
+    }
+    return s;
+}
+
+/* The tensor named name in the file, checked against the expected rank and dims; NULL if absent. */
+static int file_tensor(const nn_file *file, const char *name, const nn_tensor *want, const unsigned char **data,
+                       vx_error *err)
+{
+    for (int i = 0; i < file->ntensors; i++) {
+        const nn_tensor *t = &file->tensor[i];
+        if (strcmp(t->name, name) != 0)
+            continue;
+        int same = t->rank == want->rank && t->count == want->count;
+        for (int d = 0; same && d < t->rank; d++)
+            same = t->dim[d] == want->dim[d];
+        if (!same)
+            return vx_fail(err, "%s: tensor %s has the wrong shape for the architecture", file->path, name);
+        *data = file->data + t->offset;
+        return 1;
+    }
+    return 0;
+}
+
+void nn_file_free(nn_file *file)
+{
+    free(file->buf);
+    free(file->tensor);
+    for (int i = 0; i < file->nmeta; i++) {
+        free(file->meta_key[i]);
+        free(file->meta_value[i]);
+    }
+    free(file->meta_key);
+    free(file->meta_value);
+    memset(file, 0, sizeof *file);
+}
+
+int nn_file_read(nn_file *file, const char *path, vx_error *err)
+{
+    memset(file, 0, sizeof *file);
+    file->path = path;
+    size_t len;
+    file->buf = slurp(path, &len, err);
+    if (!file->buf)
+        return -1;
+    const unsigned char *p = file->buf;
+    if (len < 8 || memcmp(p, model_magic, 8) != 0) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: not a VibeluX model file (bad magic)", path);
+    }
+    if (len < MODEL_HEAD + 8) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: truncated model file (%zu bytes)", path, len);
+    }
+    if (get32(p + 8) != MODEL_VERSION) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: model file version %u, this program reads %d", path, get32(p + 8), MODEL_VERSION);
+    }
+    uint64_t data_at = get64(p + 24), size = get64(p + 32);
+    if (size != len) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: truncated or extended model file (%zu bytes, header says %llu)", path, len,
+                       (unsigned long long)size);
+    }
+    if (get64(p + len - 8) != fnv1a(p, len - 8)) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: model file is corrupt (checksum mismatch)", path);
+    }
+    uint32_t nmeta = get32(p + 12), ntensors = get32(p + 16);
+    if (data_at > len - 8 || data_at % 64 || nmeta > 1024 || ntensors > 4096) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: inconsistent model header", path);
+    }
+    cursor c = {.p = p, .at = MODEL_HEAD, .end = (size_t)data_at};
+    file->meta_key = calloc(nmeta + 1, sizeof(char *));
+    file->meta_value = calloc(nmeta + 1, sizeof(char *));
+    file->tensor = calloc(ntensors + 1, sizeof(nn_tensor));
+    if (!file->meta_key || !file->meta_value || !file->tensor)
+        c.bad = 1;
+    for (uint32_t i = 0; i < nmeta && !c.bad; i++) {
+        uint32_t kl = take32(&c), vl = take32(&c);
+        file->meta_key[i] = take_text(&c, kl);
+        file->meta_value[i] = take_text(&c, vl);
+        file->nmeta = (int)i + 1;
+    }
+    size_t data_len = len - 8 - (size_t)data_at;
+    for (uint32_t i = 0; i < ntensors && !c.bad; i++) {
+        nn_tensor *t = &file->tensor[i];
+        uint32_t nl = take32(&c);
+        t->rank = (int)take32(&c);
+        if (nl >= sizeof t->name || t->rank < 0 || t->rank > 4) {
+            c.bad = 1;
+            break;
+        }
+        uint64_t count = 1;
+        for (int d = 0; d < t->rank; d++) {
+            t->dim[d] = take32(&c);
+            count *= t->dim[d] ? t->dim[d] : 0;
+            if (count > data_len)
+                c.bad = 1;
+        }
+        uint64_t off = take64(&c), n = take64(&c);
+        const unsigned char *name = take(&c, nl);
+        if (c.bad || n != count || off % 64 || off > data_len || n * 4 > data_len - off) {
+            c.bad = 1;
+            break;
+        }
+        memcpy(t->name, name, nl);
+        t->name[nl] = '\0';
+        t->offset = (size_t)off;
+        t->count = (size_t)n;
+        file->ntensors = (int)i + 1;
+    }
+    if (c.bad) {
+        nn_file_free(file);
+        return vx_fail(err, "%s: inconsistent model header (bad metadata or tensor directory)", path);
+    }
+    file->data = p + data_at;
+    return 0;
+}
+
+const char *nn_file_meta(const nn_file *file, const char *name)
+{
+    for (int i = 0; i < file->nmeta; i++)
+        if (strcmp(file->meta_key[i], name) == 0)
+            return file->meta_value[i];
+    return NULL;
+}
+
+/* Copies a tensor's little-endian floats. */
+static void copy_floats(float *dst, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = get32(src + 4 * i);
+        memcpy(&dst[i], &u, 4);
+    }
+}
+
+int nn_file_tensor(const nn_file *file, const char *name, const nn_tensor *want, float *dst, vx_error *err)
+{
+    const unsigned char *data = NULL;
+    int got = file_tensor(file, name, want, &data, err);
+    if (got == 1)
+        copy_floats(dst, data, want->count);
+    return got;
+}
+
+vx_net *nn_net_from_file(const nn_file *file, vx_error *err)
+{
+    const char *arch = nn_file_meta(file, "arch");
+    if (!arch) {
+        vx_fail(err, "%s: model file has no architecture", file->path);
+        return NULL;
+    }
+    vx_error sub;
+    vx_net *net = vx_net_create(arch, 0, &sub);
+    if (!net) {
+        vx_fail(err, "%s: %s", file->path, sub.msg);
+        return NULL;
+    }
+    for (int i = 0; i < file->nmeta; i++)
+        if (strcmp(file->meta_key[i], "arch") != 0 &&
+            vx_net_set_meta(net, file->meta_key[i], file->meta_value[i], err) < 0) {
+            vx_net_free(net);
+            return NULL;
+        }
+    for (int i = 0; i < net->ntensors; i++) {
+        const nn_tensor *t = &net->tensor[i];
+        int got = nn_file_tensor(file, t->name, t, net->params + t->offset, err);
+        if (got <= 0) {
+            if (got == 0)
+                vx_fail(err, "%s: tensor %s is missing", file->path, t->name);
+            vx_net_free(net);
+            return NULL;
+        }
+    }
+    return net;
+}
+
+vx_net *vx_net_load(const char *path, vx_error *err)
+{
+    nn_file file;
+    if (nn_file_read(&file, path, err) < 0)
+        return NULL;
+    vx_net *net = nn_net_from_file(&file, err);
+    nn_file_free(&file);
+    return net;
+}

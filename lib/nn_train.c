@@ -1,0 +1,428 @@
+/* nn_train.c — training: the in-memory image set, seeded augmentation, the optimisers and
+ * learning-rate schedules, one epoch of mini-batch training, evaluation and checkpoints. */
+#define _POSIX_C_SOURCE 200809L
+#include "nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -------------------------------------------------------------- image set */
+
+void vx_imageset_init(vx_imageset *d) { memset(d, 0, sizeof *d); }
+
+void vx_imageset_free(vx_imageset *d)
+{
+    free(d->pixels);
+    free(d->labels);
+    vx_imageset_init(d);
+}
+
+int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
+{
+    uint32_t dim[3] = {1, r->dim[0], r->dim[1]};
+    if (r->rank == 3)
+        memcpy(dim, r->dim, sizeof dim);
+    else if (r->rank != 2)
+        return vx_fail(err, "record '%s' has rank %d; images are [C,H,W]", r->key, r->rank);
+    if (r->label < 0 || r->label >= VX_NET_MAX_CLASSES)
+        return vx_fail(err, "record '%s' has no label (or one above %d)", r->key, VX_NET_MAX_CLASSES - 1);
+    if (d->n == 0)
+        memcpy(d->dim, dim, sizeof dim);
+    else if (memcmp(d->dim, dim, sizeof dim) != 0)
+        return vx_fail(err, "record '%s' is %ux%ux%u but earlier images are %ux%ux%u", r->key, dim[0], dim[1],
+                       dim[2], d->dim[0], d->dim[1], d->dim[2]);
+    size_t per = (size_t)dim[0] * dim[1] * dim[2];
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 1024, bytes;
+        if (vx_size_mul(cap, per, &bytes, err) < 0)
+            return -1;
+        uint8_t *p = realloc(d->pixels, bytes);
+        if (p)
+            d->pixels = p;
+        int *l = p ? realloc(d->labels, cap * sizeof *l) : NULL;
+        if (!l)
+            return vx_fail(err, "out of memory holding %zu images", cap);
+        d->labels = l;
+        d->cap = cap;
+    }
+    uint8_t *dst = d->pixels + d->n * per;
+    if (r->dtype == VX_U8) {
+        memcpy(dst, r->data, per);
+    } else {
+        const float *src = r->data;
+        for (size_t i = 0; i < per; i++) {
+            if (!isfinite(src[i]))
+                return vx_fail(err, "record '%s': value %zu is not finite", r->key, i);
+            float v = src[i] * 255.0f + 0.5f;
+            dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    d->labels[d->n++] = r->label;
+    return 0;
+}
+
+int vx_imageset_read(vx_imageset *d, FILE *f, const char *where, vx_error *err)
+{
+    vx_reader rd;
+    vx_record r;
+    vx_reader_init(&rd, f, where);
+    vx_record_init(&r);
+    int got;
+    while ((got = vx_reader_next(&rd, &r, err)) == 1)
+        if (vx_imageset_add(d, &r, err) < 0) {
+            got = -1;
+            break;
+        }
+    vx_record_free(&r);
+    return got < 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------- augmentation */
+
+/* Bilinear sample of a u8 plane with the border repeated. */
+static float sample(const uint8_t *plane, int H, int W, float y, float x)
+{
+    x = x < 0 ? 0 : x > W - 1 ? (float)(W - 1) : x;
+    y = y < 0 ? 0 : y > H - 1 ? (float)(H - 1) : y;
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 + 1 < W ? x0 + 1 : x0, y1 = y0 + 1 < H ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    float top = plane[y0 * W + x0] + fx * (plane[y0 * W + x1] - plane[y0 * W + x0]);
+    float bot = plane[y1 * W + x0] + fx * (plane[y1 * W + x1] - plane[y1 * W + x0]);
+    return top + fy * (bot - top);
+}
+
+/* One image u8 [C][H][W] -> normalised floats, channel c at dst + c*plane_stride. With augment, a
+ * random mirror, shift (up to 1/12 of the size), rotation (up to 10 degrees) and scale (up to 10%)
+ * drawn from the sample's own RNG state. */
+static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment, uint64_t rng, float mean,
+                          float std, float *dst, size_t plane_stride)
+{
+    int C = (int)dim[0], H = (int)dim[1], W = (int)dim[2];
+    float scale = 1.0f / (255.0f * std), shift = mean / std;
+    if (!augment) {
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < H * W; i++)
+                dst[c * plane_stride + (size_t)i] = src[(size_t)c * H * W + (size_t)i] * scale - shift;
+        return;
+    }
+    int flip = nn_uniform(&rng) < 0.5f;
+    float angle = (nn_uniform(&rng) * 2 - 1) * 0.17453f;
+    float zoom = 1.0f + (nn_uniform(&rng) * 2 - 1) * 0.1f;
+    float tx = (nn_uniform(&rng) * 2 - 1) * (float)W / 12, ty = (nn_uniform(&rng) * 2 - 1) * (float)H / 12;
+    float cs = cosf(angle) / zoom, sn = sinf(angle) / zoom;
+    float cx = (float)(W - 1) / 2, cy = (float)(H - 1) / 2;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            /* Inverse map: output pixel -> source position. */
+            float dx = (float)x - cx - tx, dy = (float)y - cy - ty;
+            float sx = cs * dx + sn * dy + cx, sy = -sn * dx + cs * dy + cy;
+            if (flip)
+                sx = (float)(W - 1) - sx;
+            for (int c = 0; c < C; c++)
+                dst[c * plane_stride + (size_t)y * W + x] = sample(src + (size_t)c * H * W, H, W, sy, sx) * scale - shift;
+        }
+}
+
+/* ------------------------------------------------------------- optimiser */
+
+void vx_train_defaults(vx_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 30;
+    o->batch = 64;
+    o->optimizer = VX_ADAMW;
+    o->lr = 1e-3;
+    o->weight_decay = 1e-4;
+    o->momentum = 0.9;
+    o->schedule = VX_COSINE;
+    o->warmup = 1;
+    o->step_epochs = 10;
+    o->step_gamma = 0.1;
+    o->seed = 1;
+    o->augment = 1;
+}
+
+struct vx_trainer {
+    vx_net *net;
+    vx_train_opts o;
+    float *m, *v; /* optimiser state in the layout of net->params: AdamW moments, or SGD velocity in m */
+    long step;
+    int *labels; /* of the current batch */
+};
+
+vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err)
+{
+    if (o->epochs < 1 || o->batch < 2 || !(o->lr > 0))
+        vx_fail(err, "training needs epochs >= 1, batch >= 2 and lr > 0");
+    vx_trainer *t = o->epochs < 1 || o->batch < 2 || !(o->lr > 0) ? NULL : calloc(1, sizeof *t);
+    if (!t) {
+        if (o->epochs >= 1 && o->batch >= 2 && o->lr > 0)
+            vx_fail(err, "out of memory");
+        return NULL;
+    }
+    t->net = net;
+    t->o = *o;
+    t->m = nn_aligned_alloc(net->nparams, err);
+    t->v = t->m ? nn_aligned_alloc(net->nparams, err) : NULL;
+    t->labels = t->v ? calloc((size_t)o->batch, sizeof *t->labels) : NULL;
+    if (!t->labels || nn_net_reserve(net, o->batch, err) < 0) {
+        if (t->v && !t->labels)
+            vx_fail(err, "out of memory");
+        vx_trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void vx_trainer_free(vx_trainer *t)
+{
+    if (!t)
+        return;
+    free(t->m);
+    free(t->v);
+    free(t->labels);
+    free(t);
+}
+
+/* Learning rate at a step (0-based) of a run of `total` steps, `per_epoch` to an epoch. */
+static double schedule_lr(const vx_train_opts *o, long step, long per_epoch)
+{
+    long total = per_epoch * o->epochs, warm = (long)(o->warmup * (double)per_epoch);
+    if (step < warm)
+        return o->lr * (double)(step + 1) / (double)warm;
+    switch (o->schedule) {
+    case VX_COSINE:
+        return total > warm ? o->lr * 0.5 * (1 + cos(3.14159265358979323846 * (double)(step - warm) / (double)(total - warm))) : o->lr;
+    case VX_STEP: return o->lr * pow(o->step_gamma, (double)(step / per_epoch / (o->step_epochs ? o->step_epochs : 1)));
+    case VX_CONSTANT: break;
+    }
+    return o->lr;
+}
+
+static void optimiser_step(vx_trainer *t, double lr)
+{
+    const vx_train_opts *o = &t->o;
+    vx_net *net = t->net;
+    t->step++;
+    float b1 = (float)o->momentum, b2 = 0.999f, eps = 1e-8f;
+    float bc1 = (float)(1 - pow(b1, (double)t->step)), bc2 = (float)(1 - pow(b2, (double)t->step));
+    for (int ti = 0; ti < net->ntensors; ti++) {
+        const nn_tensor *tn = &net->tensor[ti];
+        if (!tn->trainable)
+            continue;
+        float *p = net->params + tn->offset, *g = net->grads + tn->offset;
+        float *m = t->m + tn->offset, *v = t->v + tn->offset;
+        float wd = tn->decay ? (float)o->weight_decay : 0.0f, rate = (float)lr;
+        size_t count = tn->count;
+        if (o->optimizer == VX_ADAMW) {
+            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384))
+            for (size_t i = 0; i < count; i++) {
+                m[i] = b1 * m[i] + (1 - b1) * g[i];
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+                p[i] -= rate * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
+            }
+        } else {
+            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384))
+            for (size_t i = 0; i < count; i++) {
+                m[i] = b1 * m[i] + g[i] + wd * p[i];
+                p[i] -= rate * m[i];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ epoch */
+
+static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
+{
+    const nn_layer *in = &net->layer[0];
+    if (d->n == 0)
+        return vx_fail(err, "no images");
+    if (d->dim[0] != (uint32_t)in->c || d->dim[1] != (uint32_t)in->h || d->dim[2] != (uint32_t)in->w)
+        return vx_fail(err, "images are %ux%ux%u but the network takes %dx%dx%d", d->dim[0], d->dim[1], d->dim[2],
+                       in->c, in->h, in->w);
+    int classes = net->layer[net->nlayers - 1].c;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->labels[i] >= classes)
+            return vx_fail(err, "image %zu has label %d but the network has %d classes", i, d->labels[i], classes);
+    return 0;
+}
+
+/* Loads samples order[0..n) of d into the input layer. */
+static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, int n, int augment, uint64_t seed,
+                       int epoch, int *labels)
+{
+    size_t per = (size_t)d->dim[0] * d->dim[1] * d->dim[2], plane = (size_t)d->dim[1] * d->dim[2];
+    NN_PARALLEL_FOR
+    for (int i = 0; i < n; i++) {
+        size_t idx = order[i];
+        labels[i] = d->labels[idx];
+        prepare_image(d->pixels + idx * per, d->dim, augment, nn_rng_derive(seed, (uint64_t)epoch, idx),
+                      net->in_mean, net->in_std, net->layer[0].out + (size_t)i * plane, (size_t)n * plane);
+    }
+}
+
+static int argmax(const float *p, int classes, int n, int b)
+{
+    int best = 0;
+    for (int k = 1; k < classes; k++)
+        if (p[(size_t)k * n + b] > p[(size_t)best * n + b])
+            best = k;
+    return best;
+}
+
+int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stats *st,
+                   void (*progress)(void *ctx, size_t done, size_t total), void *ctx, vx_error *err)
+{
+    vx_net *net = t->net;
+    const vx_train_opts *o = &t->o;
+    if (check_set(net, d, err) < 0)
+        return -1;
+    size_t *order = malloc(d->n * sizeof *order);
+    if (!order)
+        return vx_fail(err, "out of memory");
+    /* A fresh permutation per epoch, from (seed, epoch) alone. */
+    uint64_t rng = nn_rng_derive(o->seed, 0x5eed, (uint64_t)epoch);
+    for (size_t i = 0; i < d->n; i++)
+        order[i] = i;
+    for (size_t i = d->n - 1; i > 0; i--) {
+        size_t j = (size_t)(nn_splitmix64(&rng) % (i + 1)), tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+    int classes = net->layer[net->nlayers - 1].c;
+    long per_epoch = (long)((d->n + (size_t)o->batch - 1) / (size_t)o->batch);
+    double start = vx_seconds_now(), loss_sum = 0;
+    size_t correct = 0, seen = 0;
+    float *dlogits = net->layer[net->nlayers - 2].dout;
+    for (size_t b0 = 0; b0 < d->n; b0 += (size_t)o->batch) {
+        int n = d->n - b0 < (size_t)o->batch ? (int)(d->n - b0) : o->batch;
+        if (n < 2) /* batch norm needs two samples; a lone last one waits for the next epoch */
+            break;
+        long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
+        load_batch(net, d, order + b0, n, o->augment, o->seed, epoch, t->labels);
+        const float *p = nn_net_forward(net, n, 1, nn_rng_derive(o->seed, 0xd209, (uint64_t)step));
+        double loss = nn_xent(classes, n, p, t->labels, o->use_class_weights ? o->class_weights : NULL,
+                              (float)o->label_smoothing, dlogits);
+        if (!isfinite(loss)) {
+            free(order);
+            return vx_fail(err, "the loss became %g at epoch %d, batch %ld (learning rate too high?)", loss, epoch,
+                           step % per_epoch + 1);
+        }
+        for (int b = 0; b < n; b++)
+            correct += argmax(p, classes, n, b) == t->labels[b];
+        loss_sum += loss * n;
+        seen += (size_t)n;
+        nn_net_backward(net, n);
+        double lr = schedule_lr(o, step, per_epoch);
+        optimiser_step(t, lr);
+        if (st)
+            st->lr = lr;
+        if (progress)
+            progress(ctx, seen, d->n);
+    }
+    free(order);
+    if (st) {
+        st->seconds = vx_seconds_now() - start;
+        st->loss = seen ? loss_sum / (double)seen : 0;
+        st->acc = seen ? (double)correct / (double)seen : 0;
+        st->images_per_s = st->seconds > 0 ? (double)seen / st->seconds : 0;
+    }
+    return 0;
+}
+
+int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *err)
+{
+    memset(ev, 0, sizeof *ev);
+    if (check_set(net, d, err) < 0)
+        return -1;
+    int batch = net->max_batch ? net->max_batch : 64;
+    if (nn_net_reserve(net, batch, err) < 0)
+        return -1;
+    size_t *order = malloc((size_t)batch * sizeof *order);
+    int *labels = malloc((size_t)batch * sizeof *labels);
+    if (!order || !labels) {
+        free(order);
+        free(labels);
+        return vx_fail(err, "out of memory");
+    }
+    int classes = net->layer[net->nlayers - 1].c;
+    double loss_sum = 0;
+    size_t correct = 0;
+    for (size_t b0 = 0; b0 < d->n; b0 += (size_t)batch) {
+        int n = d->n - b0 < (size_t)batch ? (int)(d->n - b0) : batch;
+        for (int i = 0; i < n; i++)
+            order[i] = b0 + (size_t)i;
+        load_batch(net, d, order, n, 0, 0, 0, labels);
+        const float *p = nn_net_forward(net, n, 0, 0);
+        loss_sum += nn_xent(classes, n, p, labels, NULL, 0.0f, NULL) * n;
+        for (int b = 0; b < n; b++) {
+            int guess = argmax(p, classes, n, b);
+            correct += guess == labels[b];
+            ev->confusion[labels[b]][guess]++;
+        }
+    }
+    free(order);
+    free(labels);
+    ev->n = d->n;
+    ev->loss = loss_sum / (double)d->n;
+    ev->acc = (double)correct / (double)d->n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", epoch);
+    if (vx_net_set_meta(t->net, "checkpoint_epoch", buf, err) < 0)
+        return -1;
+    snprintf(buf, sizeof buf, "%ld", t->step);
+    if (vx_net_set_meta(t->net, "checkpoint_step", buf, err) < 0)
+        return -1;
+    nn_extra extra[2];
+    for (int i = 0; i < 2; i++) {
+        extra[i].t = (nn_tensor){.rank = 1, .dim = {(uint32_t)t->net->nparams}, .count = t->net->nparams};
+        snprintf(extra[i].t.name, sizeof extra[i].t.name, "optimizer.%s", i ? "v" : "m");
+        extra[i].data = i ? t->v : t->m;
+    }
+    return nn_model_write(t->net, extra, 2, path, err);
+}
+
+int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err)
+{
+    nn_file file;
+    if (nn_file_read(&file, path, err) < 0)
+        return -1;
+    vx_net *net = t->net;
+    const char *arch = nn_file_meta(&file, "arch"), *ep = nn_file_meta(&file, "checkpoint_epoch"),
+               *st = nn_file_meta(&file, "checkpoint_step");
+    int rc = 0;
+    if (!arch || strcmp(arch, net->arch) != 0)
+        rc = vx_fail(err, "%s: checkpoint of a different architecture", path);
+    else if (!ep || !st)
+        rc = vx_fail(err, "%s: a model, not a checkpoint (no checkpoint_epoch)", path);
+    for (int i = 0; rc == 0 && i < net->ntensors; i++) {
+        const nn_tensor *tn = &net->tensor[i];
+        int got = nn_file_tensor(&file, tn->name, tn, net->params + tn->offset, err);
+        if (got == 0)
+            vx_fail(err, "%s: tensor %s is missing", path, tn->name);
+        rc = got == 1 ? 0 : -1;
+    }
+    nn_tensor state = {.rank = 1, .dim = {(uint32_t)net->nparams}, .count = net->nparams};
+    if (rc == 0 && (nn_file_tensor(&file, "optimizer.m", &state, t->m, err) != 1 ||
+                    nn_file_tensor(&file, "optimizer.v", &state, t->v, err) != 1))
+        rc = vx_fail(err, "%s: optimiser state is missing or does not fit", path);
+    for (int i = 0; rc == 0 && i < file.nmeta; i++)
+        if (strcmp(file.meta_key[i], "arch") != 0)
+            rc = vx_net_set_meta(net, file.meta_key[i], file.meta_value[i], err);
+    if (rc == 0) {
+        *epoch = atoi(ep);
+        t->step = atol(st);
+    }
+    nn_file_free(&file);
+    return rc;
+}

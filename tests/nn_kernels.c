@@ -1,0 +1,198 @@
+/* nn_kernels.c — every fast kernel (GEMM, convolution, pooling) against its naive reference on
+ * random shapes, odd sizes included, plus hand-computed outputs of tiny layers. */
+#include "nn.h"
+#include "tap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 12345;
+
+static float *random_floats(size_t n)
+{
+    float *p = nn_aligned_alloc(n, NULL);
+    for (size_t i = 0; i < n; i++)
+        p[i] = nn_uniform(&rng) * 2 - 1;
+    return p;
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+static int rnd(int lo, int hi) { return lo + (int)(nn_splitmix64(&rng) % (uint64_t)(hi - lo + 1)); }
+
+/* One random GEMM: fast vs reference, both transposes and accumulate. */
+static int check_gemm(tap *t, int M, int N, int K, int ta, int tb, int acc)
+{
+    size_t lda = (size_t)(ta ? M : K) + (size_t)rnd(0, 3), ldb = (size_t)(tb ? K : N) + (size_t)rnd(0, 3);
+    size_t ldc = (size_t)N + (size_t)rnd(0, 3);
+    float *A = random_floats(lda * (size_t)(ta ? K : M)), *B = random_floats(ldb * (size_t)(tb ? N : K));
+    float *C = random_floats(ldc * (size_t)M), *R = nn_aligned_alloc(ldc * (size_t)M, NULL);
+    memcpy(R, C, ldc * (size_t)M * sizeof *R);
+    nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, C, ldc);
+    nn_gemm_ref(ta, tb, M, N, K, A, lda, B, ldb, acc, R, ldc);
+    double d = max_diff(C, R, ldc * (size_t)M);
+    int ok = tap_ok(t, d < 1e-5 * sqrt((double)K + 1) * 4, "gemm %dx%dx%d ta=%d tb=%d acc=%d: max diff %.2g", M, N, K, ta,
+                    tb, acc, d);
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+    return ok;
+}
+
+/* A layer with weights for tests, shaped by arch line parsing through a tiny network. */
+static vx_net *one_layer(const char *line, int c, int h, int w, int n)
+{
+    char arch[256];
+    snprintf(arch, sizeof arch, "input %d %d %d\n%s\ngap\nsoftmax 2\n", c, h, w, line);
+    vx_error err;
+    vx_net *net = vx_net_create(arch, 3, &err);
+    if (!net || nn_net_reserve(net, n, &err) < 0) {
+        tap_diag("%s: %s", line, err.msg);
+        return NULL;
+    }
+    for (size_t i = 0; i < net->nparams; i++)
+        net->params[i] = nn_uniform(&rng) * 2 - 1;
+    return net;
+}
+
+static void check_conv(tap *t, const char *line, int c, int h, int w, int n)
+{
+    vx_net *net = one_layer(line, c, h, w, n);
+    if (!net) {
+        tap_ok(t, 0, "conv %s", line);
+        return;
+    }
+    nn_layer *l = &net->layer[1];
+    size_t nx = (size_t)l->in_c * n * l->in_h * l->in_w, ny = (size_t)l->c * n * l->h * l->w;
+    size_t nw = (size_t)l->c * l->in_c * l->k * l->k;
+    float *x = random_floats(nx), *dy = random_floats(ny), *y = random_floats(ny), *yr = random_floats(ny);
+    float *dx = random_floats(nx), *dxr = random_floats(nx), *dw = random_floats(nw + (size_t)l->c);
+    nn_conv_forward(l, n, x, y, &net->work);
+    nn_conv_forward_ref(l, n, x, yr);
+    double dforward = max_diff(y, yr, ny);
+    nn_conv_backward(l, n, x, dy, dx, &net->work);
+    memcpy(dw, l->dweight, nw * sizeof *dw);
+    memcpy(dw + nw, l->dbias, (size_t)l->c * sizeof *dw);
+    nn_conv_backward_ref(l, n, x, dy, dxr);
+    double ddx = max_diff(dx, dxr, nx), ddw = max_diff(dw, l->dweight, nw), ddb = max_diff(dw + nw, l->dbias, (size_t)l->c);
+    tap_ok(t, dforward < 1e-4 && ddx < 1e-4 && ddw < 1e-3 && ddb < 1e-3,
+           "conv '%s' on %dx%dx%d, batch %d: y %.2g dx %.2g dw %.2g db %.2g", line, c, h, w, n, dforward, ddx, ddw, ddb);
+    free(x);
+    free(dy);
+    free(y);
+    free(yr);
+    free(dx);
+    free(dxr);
+    free(dw);
+    vx_net_free(net);
+}
+
+static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
+{
+    vx_net *net = one_layer(line, c, h, w, n);
+    if (!net) {
+        tap_ok(t, 0, "pool %s", line);
+        return;
+    }
+    nn_layer *l = &net->layer[1];
+    size_t nx = (size_t)l->in_c * n * l->in_h * l->in_w, ny = (size_t)l->c * n * l->h * l->w;
+    float *x = random_floats(nx), *dy = random_floats(ny), *y = random_floats(ny), *yr = random_floats(ny);
+    float *dx = random_floats(nx), *dxr = random_floats(nx);
+    nn_pool_forward(l, n, x, y, l->idx);
+    nn_pool_forward_ref(l, n, x, yr);
+    nn_pool_backward(l, n, dy, dx, l->idx);
+    nn_pool_backward_ref(l, n, x, dy, dxr);
+    double d1 = max_diff(y, yr, ny), d2 = max_diff(dx, dxr, nx);
+    tap_ok(t, d1 < 1e-5 && d2 < 1e-5, "pool '%s' on %dx%dx%d, batch %d: y %.2g dx %.2g", line, c, h, w, n, d1, d2);
+    free(x);
+    free(dy);
+    free(y);
+    free(yr);
+    free(dx);
+    free(dxr);
+    vx_net_free(net);
+}
+
+/* Hand-computed: a 3x3 input, a 2x2 kernel of ones, valid: sums of each 2x2 window plus bias. */
+static void check_tiny_conv(tap *t)
+{
+    vx_net *net = one_layer("conv 1 2 valid", 1, 3, 3, 1);
+    nn_layer *l = &net->layer[1];
+    for (int i = 0; i < 4; i++)
+        l->weight[i] = 1.0f;
+    l->bias[0] = 0.5f;
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[4];
+    nn_conv_forward(l, 1, x, y, &net->work);
+    tap_ok(t, y[0] == 12.5f && y[1] == 16.5f && y[2] == 24.5f && y[3] == 28.5f, "tiny conv: %g %g %g %g", y[0], y[1],
+           y[2], y[3]);
+    vx_net_free(net);
+}
+
+static void check_tiny_layers(tap *t)
+{
+    /* max pool 2 over a 4x4 ramp picks the bottom-right of each window */
+    vx_net *net = one_layer("maxpool 2", 1, 4, 4, 1);
+    float x[16], y[4];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)i;
+    nn_pool_forward(&net->layer[1], 1, x, y, net->layer[1].idx);
+    tap_ok(t, y[0] == 5 && y[1] == 7 && y[2] == 13 && y[3] == 15, "tiny maxpool: %g %g %g %g", y[0], y[1], y[2], y[3]);
+    vx_net_free(net);
+    /* softmax of (0, ln 3) is (1/4, 3/4); cross-entropy against class 1 is ln(4/3) */
+    float z[2] = {0.0f, logf(3.0f)}, p[2], dz[2];
+    int label = 1;
+    nn_softmax_forward(2, 1, z, p);
+    double loss = nn_xent(2, 1, p, &label, NULL, 0.0f, dz);
+    tap_ok(t, fabsf(p[0] - 0.25f) < 1e-6f && fabs(loss - log(4.0 / 3.0)) < 1e-6 && fabsf(dz[0] - 0.25f) < 1e-6f,
+           "tiny softmax + cross-entropy: p %g %g loss %g", p[0], p[1], loss);
+    /* batch norm of (1, 3) normalises to (-1, 1) (eps aside) */
+    net = one_layer("bn", 1, 1, 1, 2);
+    nn_layer *l = &net->layer[1];
+    l->weight[0] = 2.0f;
+    l->bias[0] = 1.0f;
+    float bx[2] = {1, 3}, by[2];
+    nn_bn_forward(l, 2, 1, 0.1f, bx, by, l->aux, l->stat);
+    tap_ok(t, fabsf(by[0] + 1.0f) < 1e-4f && fabsf(by[1] - 3.0f) < 1e-4f, "tiny batch norm: %g %g", by[0], by[1]);
+    vx_net_free(net);
+}
+
+int main(void)
+{
+    tap t;
+    tap_plan(&t, 16 + 12 + 6 + 4);
+    /* GEMM: micro-tile edges, K across the KC blocking, transposes, accumulation. */
+    int shapes[][3] = {{1, 1, 1}, {12, 32, 256}, {13, 33, 257}, {7, 5, 3}, {100, 70, 300}, {31, 600, 9}, {96, 512, 520}, {5, 1000, 40}};
+    for (int i = 0; i < 8; i++) {
+        check_gemm(&t, shapes[i][0], shapes[i][1], shapes[i][2], i & 1, (i >> 1) & 1, 0);
+        check_gemm(&t, shapes[i][1], shapes[i][0], shapes[i][2], (i >> 1) & 1, i & 1, 1);
+    }
+    check_conv(&t, "conv 4 3 same", 3, 7, 9, 5);
+    check_conv(&t, "conv 5 3 valid", 2, 8, 6, 3);
+    check_conv(&t, "conv 3 4 same", 1, 9, 9, 2);
+    check_conv(&t, "conv 6 5 same stride 2", 3, 11, 10, 4);
+    check_conv(&t, "conv 2 3 valid stride 2", 4, 9, 9, 1);
+    check_conv(&t, "conv 8 1 same", 5, 4, 4, 9);
+    check_conv(&t, "conv 33 3 same", 17, 6, 6, 13);
+    check_conv(&t, "conv 16 3 same", 8, 12, 12, 20);
+    check_conv(&t, "conv 7 8x8 same", 1, 16, 16, 3);
+    check_conv(&t, "conv 4 6x6 same", 3, 13, 13, 2);
+    check_conv(&t, "conv 12 2 same stride 2", 2, 7, 7, 6);
+    check_conv(&t, "conv 40 3 same", 1, 48, 48, 3);
+    check_pool(&t, "maxpool 2", 3, 8, 8, 5);
+    check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3);
+    check_pool(&t, "avgpool 2", 3, 7, 7, 4);
+    check_pool(&t, "avgpool 3 stride 1", 2, 6, 5, 2);
+    check_pool(&t, "maxpool 3 stride 1", 1, 5, 5, 2);
+    check_pool(&t, "gap", 4, 5, 3, 3);
+    check_tiny_conv(&t);
+    check_tiny_layers(&t);
+    return tap_done(&t);
+}
