@@ -18,7 +18,7 @@ int vx_image_gray(const vx_record *r, const unsigned char **gray, int *width, in
 {
     *scratch = NULL;
     if (r->dtype != VX_U8)
-        return vx_fail(err, "%s: a %s record is no 8-bit image", r->key, vx_dtype_name(r->dtype));
+        return vx_fail(err, "%s: the record holds %s values, not u8 pixels", r->key, vx_dtype_name(r->dtype));
     uint32_t c, h, w;
     if (r->rank == 2) {
         c = 1, h = r->dim[0], w = r->dim[1];
