@@ -879,9 +879,10 @@ int nn_file_read(nn_file *file, const char *path, vx_error *err)
         nn_file_free(file);
         return vx_fail(err, "%s: truncated model file (%zu bytes)", path, len);
     }
-    if (get32(p + 8) != MODEL_VERSION) {
+    uint32_t version = get32(p + 8);
+    if (version != MODEL_VERSION) {
         nn_file_free(file);
-        return vx_fail(err, "%s: model file version %u, this program reads %d", path, get32(p + 8), MODEL_VERSION);
+        return vx_fail(err, "%s: model file version %u, this program reads %d", path, version, MODEL_VERSION);
     }
     uint64_t data_at = get64(p + 24), size = get64(p + 32);
     if (size != len) {

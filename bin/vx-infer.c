@@ -1,0 +1,271 @@
+/* vx-infer — run a trained model over a stream of images: class probabilities as a stream or
+ * text, or with --eval the accuracy, per-class recall and confusion matrix of labelled input. */
+#define _POSIX_C_SOURCE 200809L
+#include "vx.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char prog[] = "vx-infer";
+static const char usage[] =
+    "Usage: vx-infer [OPTION]... MODEL [STREAM]...\n"
+    "Classify the images of STREAM (standard input when absent or '-') with MODEL.\n"
+    "Writes one f32 [classes] record of probabilities per image, key and label kept.\n"
+    "\n"
+    "  -t, --text          key, label and probabilities as tab-separated text instead\n"
+    "  -e, --eval          labelled input: accuracy, per-class recall and the confusion matrix\n"
+    "                      (rows true, columns predicted); the last line is the accuracy\n"
+    "      --flip          average with the mirror image (test-time augmentation)\n"
+    "  -b, --batch N       images per batch (64)\n"
+    "  -j, --threads N     OpenMP threads\n"
+    "  -o, --output FILE   write to FILE, complete or not at all\n"
+    "  -h, --help          show this help and exit\n"
+    "      --version       show the version and exit\n";
+
+struct cmdline {
+    int text, eval, flip, batch, threads;
+    const char *output, *model;
+    char **inputs;
+    int ninputs;
+};
+
+static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
+{
+    static const struct option longopts[] = {
+        {"text", no_argument, NULL, 't'},          {"eval", no_argument, NULL, 'e'},
+        {"flip", no_argument, NULL, 'F'},          {"batch", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    long v;
+    vx_error err;
+    memset(cmd, 0, sizeof *cmd);
+    cmd->batch = 64;
+    while ((c = getopt_long(argc, argv, "teb:j:o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': cmd->text = 1; break;
+        case 'e': cmd->eval = 1; break;
+        case 'F': cmd->flip = 1; break;
+        case 'o': cmd->output = optarg; break;
+        case 'b':
+        case 'j':
+            if (vx_parse_long(optarg, c == 'b' ? "--batch" : "--threads", 1, 4096, &v, &err) < 0)
+                vx_die(prog, 2, "%s", err.msg);
+            *(c == 'b' ? &cmd->batch : &cmd->threads) = (int)v;
+            break;
+        default: fputs(usage, stderr); exit(2);
+        }
+    }
+    if (optind >= argc)
+        vx_die(prog, 2, "no MODEL (see --help)");
+    if (cmd->text && cmd->eval)
+        vx_die(prog, 2, "--text and --eval exclude each other");
+    cmd->model = argv[optind];
+    cmd->inputs = argv + optind + 1;
+    cmd->ninputs = argc - optind - 1;
+}
+
+/* Everything a run accumulates and writes. */
+struct run {
+    const struct cmdline *cmd;
+    vx_net *net;
+    uint32_t dim[3];
+    int classes;
+    char *class_meta;     /* "a,b,..." from the model, or NULL */
+    FILE *out;
+    vx_record *recs;      /* one batch of input records */
+    float *x, *xflip, *probs, *pflip;
+    vx_record outrec;
+    long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
+    size_t unlabelled;
+    vx_output output;
+};
+
+/* Leaves no partial output file behind. */
+static _Noreturn void fail(struct run *run, const char *msg)
+{
+    vx_output_abort(&run->output);
+    vx_die(prog, 1, "%s", msg);
+}
+
+static void mirror(const float *x, const uint32_t dim[3], float *y)
+{
+    for (uint32_t c = 0; c < dim[0]; c++)
+        for (uint32_t r = 0; r < dim[1]; r++)
+            for (uint32_t i = 0; i < dim[2]; i++) {
+                size_t row = ((size_t)c * dim[1] + r) * dim[2];
+                y[row + i] = x[row + dim[2] - 1 - i];
+            }
+}
+
+static void flush_batch(struct run *run, int n)
+{
+    vx_error err;
+    size_t per = (size_t)run->dim[0] * run->dim[1] * run->dim[2];
+    for (int i = 0; i < n; i++) {
+        if (vx_net_input(run->net, &run->recs[i], run->x + (size_t)i * per, &err) < 0)
+            fail(run, err.msg);
+        if (run->cmd->flip)
+            mirror(run->x + (size_t)i * per, run->dim, run->xflip + (size_t)i * per);
+    }
+    if (vx_net_predict(run->net, run->x, n, run->probs, &err) < 0)
+        fail(run, err.msg);
+    if (run->cmd->flip) {
+        if (vx_net_predict(run->net, run->xflip, n, run->pflip, &err) < 0)
+            fail(run, err.msg);
+        for (size_t i = 0; i < (size_t)n * run->classes; i++)
+            run->probs[i] = 0.5f * (run->probs[i] + run->pflip[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        const vx_record *r = &run->recs[i];
+        const float *p = run->probs + (size_t)i * run->classes;
+        if (run->cmd->eval) {
+            int guess = 0;
+            for (int k = 1; k < run->classes; k++)
+                guess = p[k] > p[guess] ? k : guess;
+            if (r->label >= 0 && r->label < run->classes)
+                run->confusion[r->label][guess]++;
+            else
+                run->unlabelled++;
+        } else if (run->cmd->text) {
+            fprintf(run->out, "%s\t", r->key);
+            if (r->label == VX_NO_LABEL)
+                fputc('-', run->out);
+            else
+                fprintf(run->out, "%d", r->label);
+            for (int k = 0; k < run->classes; k++)
+                fprintf(run->out, "\t%.6f", p[k]);
+            fputc('\n', run->out);
+        } else {
+            uint32_t dim = (uint32_t)run->classes;
+            if (vx_record_shape(&run->outrec, VX_F32, 1, &dim, &err) < 0 ||
+                vx_record_set_key(&run->outrec, r->key, &err) < 0 ||
+                (run->class_meta && vx_record_set_meta(&run->outrec, "classes", run->class_meta, &err) < 0))
+                fail(run, err.msg);
+            memcpy(run->outrec.data, p, (size_t)run->classes * sizeof *p);
+            run->outrec.label = r->label;
+            if (vx_record_write(run->out, &run->outrec, &err) < 0)
+                fail(run, err.msg);
+        }
+    }
+}
+
+static const char *class_label(const struct run *run, int k, char *buf, size_t size)
+{
+    /* Names come from the model's classes= metadata, else the index. */
+    const char *names = run->class_meta;
+    for (int i = 0; names && i < k; i++) {
+        names = strchr(names, ',');
+        names = names ? names + 1 : NULL;
+    }
+    if (names) {
+        size_t len = strcspn(names, ",");
+        snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), names);
+    } else {
+        snprintf(buf, size, "%d", k);
+    }
+    return buf;
+}
+
+static void print_eval(const struct run *run)
+{
+    FILE *f = run->out;
+    char name[64];
+    long total = 0, right = 0;
+    fprintf(f, "true\\predicted");
+    for (int k = 0; k < run->classes; k++)
+        fprintf(f, "\t%s", class_label(run, k, name, sizeof name));
+    fprintf(f, "\trecall\n");
+    for (int t = 0; t < run->classes; t++) {
+        long row = 0;
+        fprintf(f, "%s", class_label(run, t, name, sizeof name));
+        for (int k = 0; k < run->classes; k++) {
+            fprintf(f, "\t%ld", run->confusion[t][k]);
+            row += run->confusion[t][k];
+        }
+        fprintf(f, "\t%.4f\n", row ? (double)run->confusion[t][t] / (double)row : 0.0);
+        total += row;
+        right += run->confusion[t][t];
+    }
+    if (run->unlabelled)
+        fprintf(f, "unlabelled\t%zu (not counted)\n", run->unlabelled);
+    fprintf(f, "images\t%ld\n", total);
+    fprintf(f, "accuracy\t%.4f\n", total ? (double)right / (double)total : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+    struct cmdline cmd;
+    if (vx_cli_standard(argc, argv, prog, usage))
+        return 0;
+    parse_cmdline(argc, argv, &cmd);
+#ifdef _OPENMP
+    if (cmd.threads)
+        omp_set_num_threads(cmd.threads);
+#endif
+    vx_error err;
+    struct run run;
+    memset(&run, 0, sizeof run);
+    run.cmd = &cmd;
+    run.net = vx_net_load(cmd.model, &err);
+    if (!run.net)
+        vx_die(prog, 1, "%s", err.msg);
+    vx_net_shape(run.net, run.dim, &run.classes, NULL);
+    const char *cm = vx_net_get_meta(run.net, "classes");
+    run.class_meta = cm ? strdup(cm) : NULL;
+    size_t per = (size_t)run.dim[0] * run.dim[1] * run.dim[2];
+    run.recs = calloc((size_t)cmd.batch, sizeof *run.recs);
+    run.x = malloc((size_t)cmd.batch * per * sizeof(float));
+    run.xflip = malloc((size_t)cmd.batch * per * sizeof(float));
+    run.probs = malloc((size_t)cmd.batch * (size_t)run.classes * sizeof(float));
+    run.pflip = malloc((size_t)cmd.batch * (size_t)run.classes * sizeof(float));
+    if (!run.recs || !run.x || !run.xflip || !run.probs || !run.pflip)
+        vx_die(prog, 1, "out of memory");
+    for (int i = 0; i < cmd.batch; i++)
+        vx_record_init(&run.recs[i]);
+    vx_record_init(&run.outrec);
+    if (vx_output_open(&run.output, cmd.output, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    run.out = run.output.file;
+
+    char *stdin_only[] = {"-"};
+    char **inputs = cmd.ninputs ? cmd.inputs : stdin_only;
+    int ninputs = cmd.ninputs ? cmd.ninputs : 1, n = 0;
+    for (int i = 0; i < ninputs; i++) {
+        FILE *f = vx_open_input(inputs[i], &err);
+        if (!f)
+            fail(&run, err.msg);
+        vx_reader rd;
+        vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
+        int got;
+        while ((got = vx_reader_next(&rd, &run.recs[n], &err)) == 1)
+            if (++n == cmd.batch) {
+                flush_batch(&run, n);
+                n = 0;
+            }
+        if (got < 0)
+            fail(&run, err.msg);
+        vx_close_input(f);
+    }
+    if (n)
+        flush_batch(&run, n);
+    if (cmd.eval)
+        print_eval(&run);
+    if (vx_output_commit(&run.output, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    for (int i = 0; i < cmd.batch; i++)
+        vx_record_free(&run.recs[i]);
+    vx_record_free(&run.outrec);
+    free(run.recs);
+    free(run.x);
+    free(run.xflip);
+    free(run.probs);
+    free(run.pflip);
+    free(run.class_meta);
+    vx_net_free(run.net);
+    return 0;
+}
