@@ -374,6 +374,19 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
 
 /* ------------------------------------------------------------ checkpoints */
 
+static void forget_meta(vx_net *net, const char *name)
+{
+    for (int i = 0; i < net->nmeta; i++)
+        if (strcmp(net->meta_key[i], name) == 0) {
+            free(net->meta_key[i]);
+            free(net->meta_value[i]);
+            net->nmeta--;
+            memmove(net->meta_key + i, net->meta_key + i + 1, (size_t)(net->nmeta - i) * sizeof *net->meta_key);
+            memmove(net->meta_value + i, net->meta_value + i + 1, (size_t)(net->nmeta - i) * sizeof *net->meta_value);
+            return;
+        }
+}
+
 int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *err)
 {
     char buf[32];
@@ -389,7 +402,11 @@ int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *
         snprintf(extra[i].t.name, sizeof extra[i].t.name, "optimizer.%s", i ? "v" : "m");
         extra[i].data = i ? t->v : t->m;
     }
-    return nn_model_write(t->net, extra, 2, path, err);
+    int rc = nn_model_write(t->net, extra, 2, path, err);
+    /* The checkpoint facts belong to the checkpoint file, not to the model. */
+    forget_meta(t->net, "checkpoint_epoch");
+    forget_meta(t->net, "checkpoint_step");
+    return rc;
 }
 
 int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err)
@@ -417,7 +434,7 @@ int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err
                     nn_file_tensor(&file, "optimizer.v", &state, t->v, err) != 1))
         rc = vx_fail(err, "%s: optimiser state is missing or does not fit", path);
     for (int i = 0; rc == 0 && i < file.nmeta; i++)
-        if (strcmp(file.meta_key[i], "arch") != 0)
+        if (strcmp(file.meta_key[i], "arch") != 0 && strncmp(file.meta_key[i], "checkpoint_", 11) != 0)
             rc = vx_net_set_meta(net, file.meta_key[i], file.meta_value[i], err);
     if (rc == 0) {
         *epoch = atoi(ep);

@@ -1,0 +1,82 @@
+#!/bin/bash
+# nn.t — vx-train and vx-infer end to end on a small synthetic data set made here (8x8 PGM
+# images of three patterns): learning, every output form, resume after kill -9, bad input.
+set -u
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+n=0; fail=0
+ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+echo 1..14
+
+# Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
+awk 'BEGIN {
+  srand(7)
+  for (k = 0; k < 3; k++) {
+    cls = substr("abc", k + 1, 1); system("mkdir -p set/" cls)
+    for (i = 0; i < 40; i++) {
+      f = sprintf("set/%s/%03d.pgm", cls, i); print "P2\n8 8\n255" > f
+      for (y = 0; y < 8; y++) { line = ""
+        for (x = 0; x < 8; x++) {
+          on = (k == 0) ? y < 4 : (k == 1) ? x < 4 : (x >= 2 && x < 6 && y >= 2 && y < 6)
+          line = line " " int((on ? 150 : 40) + rand() * 80) }
+        print line > f }
+      close(f) } } }'
+vx-decode --labels a,b,c set -o set.vxs
+cat > tiny.arch <<'EOF'
+input 1 8 8
+conv 8 3 same
+bn
+relu
+maxpool 2
+dense 16
+relu
+softmax 3
+EOF
+train() { vx-train --arch tiny.arch --epochs 12 --batch 16 --lr 0.01 --no-augment --seed 3 "$@" set.vxs; }
+
+train -o a.vxm --val set.vxs --log a.tsv --best best.vxm 2> err.txt
+ok $? "vx-train runs ($(head -c 200 err.txt))"
+ok "$( [ "$(wc -l < a.tsv)" = 13 ] && head -1 a.tsv | grep -q '^epoch	train_loss	train_acc	val_loss	val_acc	seconds	images_per_s$'; echo $?)" \
+   "--log: a header and one line per epoch"
+vx-infer --eval a.vxm set.vxs > eval.txt
+acc=$(tail -1 eval.txt | awk -F'\t' '$1 == "accuracy" { print $2 }')
+ok "$(awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.95) }'; echo $?)" "--eval: learned the patterns, last line accuracy $acc"
+ok "$(grep -c '^[0-9]	' eval.txt | grep -qx 3; echo $?)" "--eval: a 3x3 confusion matrix with recall"
+vx-infer --text a.vxm set.vxs > text.txt
+ok "$(awk -F'\t' 'NF != 5 || $1 !~ /^set\/[abc]\/[0-9]+\.pgm$/ { bad = 1 } END { exit bad || NR != 120 }' text.txt; echo $?)" \
+   "--text: key, label and 3 probabilities for each of 120 images"
+vx-infer a.vxm set.vxs | vx-ls > ls.txt
+ok "$(awk -F'\t' '$3 != "f32" || $4 != "3" { bad = 1 } END { exit bad || NR != 120 }' ls.txt; echo $?)" \
+   "default output: f32 [3] probability records, keys kept"
+vx-infer --flip --batch 7 --eval a.vxm set.vxs > /dev/null
+ok $? "--flip with an odd batch size"
+
+# Same seed, same model, whatever the thread count.
+train -o b.vxm --threads 1 2> /dev/null && train -o c.vxm --threads 2 2> /dev/null
+ok "$(cmp -s b.vxm c.vxm; echo $?)" "1 and 2 threads write byte-identical models"
+
+# Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run.
+train -o d.vxm --checkpoint ck.vxc --log d.tsv 2> /dev/null & pid=$!
+for i in $(seq 200); do [ -e ck.vxc ] && break; sleep 0.01; done
+kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
+train -o d.vxm --checkpoint ck.vxc --resume --log d.tsv 2> /dev/null
+ok "$(cmp -s b.vxm d.vxm && [ "$(wc -l < d.tsv)" = 13 ]; echo $?)" "resumed after kill -9: identical model, complete log"
+
+# Errors.
+vx-decode --labels a,b,c --limit 2 set > few.vxs
+printf 'input 1 9 9\nconv 2 3 same\nsoftmax 3\n' > wide.arch
+vx-train --arch wide.arch -o x.vxm few.vxs 2> err.txt
+ok "$( [ $? = 1 ] && grep -q 'images are 1x8x8 but the network takes 1x9x9' err.txt; echo $?)" "vx-train: wrong image shape"
+vx-infer b.vxm <(vx-decode --limit 1 --unlabelled set | head -c 10) > /dev/null 2> err.txt
+ok "$( [ $? = 1 ] && grep -q 'truncated' err.txt; echo $?)" "vx-infer: truncated stream"
+mkdir -p nine/a && { echo 'P2 9 9 255'; for i in $(seq 81); do echo $i; done; } > nine/a/x.pgm
+vx-decode --labels a nine > nine.vxs
+vx-infer a.vxm nine.vxs > out.vxs 2> err.txt
+ok "$( [ $? = 1 ] && grep -q "record 'nine/a/x.pgm' has shape \[1x9x9\], the model wants \[1x8x8\]" err.txt; echo $?)" \
+   "vx-infer: wrong shape names the key"
+head -c 100 b.vxm > cut.vxm
+vx-infer cut.vxm set.vxs > /dev/null 2> err.txt
+ok "$( [ $? = 1 ] && grep -q 'truncated' err.txt; echo $?)" "vx-infer: truncated model refused"
+vx-train --arch tiny.arch --lr 0 -o z.vxm set.vxs 2> err.txt
+ok "$( [ $? = 2 ] && grep -q -- '--lr' err.txt; echo $?)" "vx-train: a bad option value is a usage error"
+exit $fail
