@@ -104,7 +104,7 @@ static const sox_effect_handler_t *sink_handler(void)
     return &handler;
 }
 
-/* Stops the flow early once a fixed --length is collected. */
+/* Stops the flow once a fixed --length is collected, or when the sink cannot take more. */
 static int on_flow(sox_bool all_done, void *data)
 {
     const struct sink *s = data;
@@ -125,7 +125,7 @@ static int sox_error(vx_error *err, const char *where, const char *what)
     return vx_fail(err, "%s: %s (libsox: %.*s)", where, what, (int)n, sox_failure);
 }
 
-/* Adds effect `name` with its arguments; sig follows the signal along the chain. */
+/* Adds the effect of handler with its arguments; sig follows the signal along the chain. */
 static int add_effect(sox_effects_chain_t *chain, const sox_effect_handler_t *handler, int argc, char **argv,
                       sox_signalinfo_t *sig, const sox_signalinfo_t *target)
 {
