@@ -15,3 +15,19 @@ bench-facecrop: $(BUILD)/bin/vx-facecrop $(FACECROP_CACHE)/photos/MANIFEST
 	@/usr/bin/python3 -c 'import cv2' 2>/dev/null || \
 	  { echo "bench-facecrop: needs python3-opencv: apt-get install python3-opencv"; exit 1; }
 	nice tests/opencv-compare.py --vx $(BUILD)/bin/vx-facecrop --photos $(FACECROP_CACHE)/photos
+
+# `make fuzz-cascade` (part of `make fuzz`): libFuzzer on the cascade XML reader for FUZZ_SECONDS.
+FACECROP_FUZZ = build-fuzz
+.PHONY: fuzz-cascade
+fuzz: fuzz-cascade
+
+$(FACECROP_FUZZ)/fuzz-cascade: tests/fuzz/cascade.c lib/cascade.c lib/cascade_scan.c lib/util.c lib/cascade.h lib/vx.h
+	@mkdir -p $(@D)
+	clang -std=c11 -Wall -Wextra -Werror -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
+	  tests/fuzz/cascade.c lib/cascade.c lib/cascade_scan.c lib/util.c -lm -o $@
+
+fuzz-cascade: $(FACECROP_FUZZ)/fuzz-cascade
+	@mkdir -p $(FACECROP_FUZZ)/corpus-cascade
+	cp tests/data/facecrop/*.xml $(FACECROP_FUZZ)/corpus-cascade/
+	$(FACECROP_FUZZ)/fuzz-cascade -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -max_len=65536 \
+	  -print_final_stats=1 $(FACECROP_FUZZ)/corpus-cascade
