@@ -22,3 +22,39 @@ models/face.vxm: $(FACE_ARCH) | $(BUILD)/bin/vx-train $(FACE_CACHE)/fer-Training
 	$(BUILD)/bin/vx-train --arch $(FACE_ARCH) $(FACE_TRAIN_OPTS) --threads $(FACE_THREADS) --progress \
 	  --val $(FACE_CACHE)/fer-PublicTest.vxs --log models/face.tsv \
 	  --checkpoint $(FACE_CACHE)/face.ckpt --resume -o $@ $(FACE_CACHE)/fer-Training.vxs
+
+# Confusion matrix, per-class recall and (last line) accuracy of the face model on a split.
+SPLIT ?= $(FER)/PublicTest
+FACE_MODEL ?= models/face.vxm
+eval-face: $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-infer
+	@mkdir -p $(FACE_CACHE)
+	$(BUILD)/bin/vx-decode $(SPLIT) | $(BUILD)/bin/vx-infer --eval $(FACE_MODEL) | tee $(FACE_CACHE)/eval-face.txt
+
+# Training curves (from the log) and the confusion matrix (from the last eval-face) as PNGs.
+PLOTS ?= $(FACE_CACHE)/plots
+plots: models/face.tsv
+	@mkdir -p $(PLOTS)
+	[ -s $(FACE_CACHE)/eval-face.txt ] || $(MAKE) --no-print-directory eval-face
+	gnuplot -e "set terminal pngcairo size 900,500; set output '$(PLOTS)/face-curves.png'; \
+	  set key autotitle columnhead bottom right; set xlabel 'epoch'; set ylabel 'accuracy'; \
+	  set y2label 'loss'; set y2tics; set ytics nomirror; set grid; \
+	  plot 'models/face.tsv' using 1:3 with linespoints title 'train accuracy', \
+	       '' using 1:5 with linespoints title 'PublicTest accuracy', \
+	       '' using 1:2 axes x1y2 with lines dashtype 2 title 'train loss', \
+	       '' using 1:4 axes x1y2 with lines dashtype 2 title 'PublicTest loss'"
+	awk -F'\t' 'NR > 1 && NF > 8 { for (k = 2; k <= 8; k++) print NR - 2, k - 2, $$k / ($$2+$$3+$$4+$$5+$$6+$$7+$$8) } \
+	  NR > 1 && NF > 8 { print "" }' $(FACE_CACHE)/eval-face.txt > $(PLOTS)/confusion.dat
+	gnuplot -e "set terminal pngcairo size 700,600; set output '$(PLOTS)/face-confusion.png'; \
+	  set title 'face model: confusion (rows true, columns predicted, row-normalised)'; \
+	  set xtics ('anger' 0, 'disgust' 1, 'fear' 2, 'happy' 3, 'neutral' 4, 'sad' 5, 'surprise' 6) rotate by 45 right; \
+	  set ytics ('anger' 0, 'disgust' 1, 'fear' 2, 'happy' 3, 'neutral' 4, 'sad' 5, 'surprise' 6); \
+	  set yrange [6.5:-0.5]; set xrange [-0.5:6.5]; set cbrange [0:1]; set palette grey negative; \
+	  plot '$(PLOTS)/confusion.dat' using 2:1:3 with image notitle, \
+	       '' using 2:1:(sprintf('%.2f', \$$3)) with labels notitle"
+	@echo "plots in $(PLOTS)"
+
+# Training and inference speed of the prototype and shipped nets (not part of make check).
+.PHONY: bench-nn
+bench: bench-nn
+bench-nn: $(BUILD)/bin/vx-train $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-decode
+	BUILD=$(BUILD) FER=$(FER) bash tests/nn-bench.sh models/face/prototype.arch models/face/vibelux.arch
