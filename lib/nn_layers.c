@@ -18,6 +18,17 @@ static int thread_id(void)
 #endif
 }
 
+/* Threads for a region using per-thread scratch: as many as allowed, no more than it has slices. */
+static int team_size(const nn_work *ws)
+{
+#ifdef _OPENMP
+    int n = omp_get_max_threads();
+    return n < ws->nthreads ? n : ws->nthreads;
+#else
+    return ws->nthreads;
+#endif
+}
+
 float nn_normal(uint64_t *state)
 {
     /* Box-Muller; u1 is kept away from 0 so the logarithm stays finite. */
@@ -147,7 +158,8 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
     size_t rows = conv_rows(l), ohw = conv_pixels(l), part;
     size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
     int G = groups_of(n);
-    NN_PRAGMA(omp parallel for schedule(dynamic))
+    /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
+    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team_size(ws)))
     for (int g = 0; g < G; g++) {
         float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
         float *pack = col + 2 * colsize;
@@ -176,7 +188,7 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
     size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
     int G = groups_of(n);
-    NN_PRAGMA(omp parallel)
+    NN_PRAGMA(omp parallel num_threads(team_size(ws)))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
@@ -202,7 +214,7 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
             }
         }
         /* The groups' partial gradients are added in group order. */
-        NN_PRAGMA(omp for simd schedule(static))
+        NN_PRAGMA(omp for schedule(static))
         for (size_t i = 0; i < nweight; i++) {
             float s = 0.0f;
             for (int g = 0; g < G; g++)

@@ -154,22 +154,21 @@ struct vx_trainer {
 
 vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err)
 {
-    if (o->epochs < 1 || o->batch < 2 || !(o->lr > 0))
+    if (o->epochs < 1 || o->batch < 2 || !(o->lr > 0)) {
         vx_fail(err, "training needs epochs >= 1, batch >= 2 and lr > 0");
-    vx_trainer *t = o->epochs < 1 || o->batch < 2 || !(o->lr > 0) ? NULL : calloc(1, sizeof *t);
+        return NULL;
+    }
+    vx_trainer *t = calloc(1, sizeof *t);
     if (!t) {
-        if (o->epochs >= 1 && o->batch >= 2 && o->lr > 0)
-            vx_fail(err, "out of memory");
+        vx_fail(err, "out of memory");
         return NULL;
     }
     t->net = net;
     t->o = *o;
     t->m = nn_aligned_alloc(net->nparams, err);
     t->v = t->m ? nn_aligned_alloc(net->nparams, err) : NULL;
-    t->labels = t->v ? calloc((size_t)o->batch, sizeof *t->labels) : NULL;
+    t->labels = t->v ? vx_calloc((size_t)o->batch, sizeof *t->labels, err) : NULL;
     if (!t->labels || nn_net_reserve(net, o->batch, err) < 0) {
-        if (t->v && !t->labels)
-            vx_fail(err, "out of memory");
         vx_trainer_free(t);
         return NULL;
     }
