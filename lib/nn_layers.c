@@ -153,32 +153,51 @@ static void col2im(const nn_layer *l, int n, int b0, int m, const float *dcol, f
     }
 }
 
+/* Samples [b0, b1) of a convolution's forward pass; shared = the GEMM may use every thread. */
+static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y, float *col,
+                               float *pack, int shared)
+{
+    size_t rows = conv_rows(l), ohw = conv_pixels(l);
+    int chunk = conv_chunk(l, b1 - b0);
+    for (int b = b0; b < b1; b += chunk) {
+        int m = b1 - b < chunk ? b1 - b : chunk;
+        im2col(l, n, b, m, x, col);
+        /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
+        if (shared)
+            nn_gemm(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0, y + (size_t)b * ohw,
+                    (size_t)n * ohw);
+        else
+            nn_gemm_serial(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0,
+                           y + (size_t)b * ohw, (size_t)n * ohw, pack);
+        for (int oc = 0; oc < l->c; oc++) {
+            float *dst = y + ((size_t)oc * n + b) * ohw, bias = l->bias[oc];
+            NN_SIMD
+            for (size_t i = 0; i < m * ohw; i++)
+                dst[i] += bias;
+        }
+    }
+}
+
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws)
 {
-    size_t rows = conv_rows(l), ohw = conv_pixels(l), part;
-    size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
+    size_t part, colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
     int G = groups_of(n);
+    if (G < team_size(ws)) {
+        /* Fewer samples than threads (batch 1 inference): the threads share each GEMM instead. */
+        for (int g = 0; g < G; g++) {
+            int b0, b1;
+            group_range(n, g, &b0, &b1);
+            conv_forward_group(l, n, b0, b1, x, y, ws->thread, NULL, 1);
+        }
+        return;
+    }
     /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
     NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team_size(ws)))
     for (int g = 0; g < G; g++) {
         float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
-        float *pack = col + 2 * colsize;
         int b0, b1;
         group_range(n, g, &b0, &b1);
-        int chunk = conv_chunk(l, b1 - b0);
-        for (int b = b0; b < b1; b += chunk) {
-            int m = b1 - b < chunk ? b1 - b : chunk;
-            im2col(l, n, b, m, x, col);
-            /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw] */
-            nn_gemm_serial(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0,
-                           y + (size_t)b * ohw, (size_t)n * ohw, pack);
-            for (int oc = 0; oc < l->c; oc++) {
-                float *dst = y + ((size_t)oc * n + b) * ohw, bias = l->bias[oc];
-                NN_SIMD
-                for (size_t i = 0; i < m * ohw; i++)
-                    dst[i] += bias;
-            }
-        }
+        conv_forward_group(l, n, b0, b1, x, y, col, col + 2 * colsize, 0);
     }
 }
 

@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..14
+echo 1..15
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -50,6 +50,8 @@ ok "$(awk -F'\t' '$3 != "f32" || $4 != "3" { bad = 1 } END { exit bad || NR != 1
    "default output: f32 [3] probability records, keys kept"
 vx-infer --flip --batch 7 --eval a.vxm set.vxs > /dev/null
 ok $? "--flip with an odd batch size"
+vx-infer --batch 1 --text a.vxm set.vxs > text1.txt
+ok "$(cmp -s text.txt text1.txt; echo $?)" "batch 1 and batch 64 give identical probabilities"
 
 # Same seed, same model, whatever the thread count.
 train -o b.vxm --threads 1 2> /dev/null && train -o c.vxm --threads 2 2> /dev/null
