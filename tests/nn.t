@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..15
+echo 1..16
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -76,6 +76,11 @@ vx-decode --labels a nine > nine.vxs
 vx-infer a.vxm nine.vxs > out.vxs 2> err.txt
 ok "$( [ $? = 1 ] && grep -q "record 'nine/a/x.pgm' has shape \[1x9x9\], the model wants \[1x8x8\]" err.txt; echo $?)" \
    "vx-infer: wrong shape names the key"
+vx-decode --f32 --labels a,b,c --limit 2 set > nan.vxs
+k=$(od -An -tu2 -j28 -N2 nan.vxs); m=$(od -An -tu2 -j30 -N2 nan.vxs)
+printf '\000\000\300\177' | dd of=nan.vxs bs=1 seek=$((32 + k + m + 8)) conv=notrunc 2> /dev/null
+vx-train --arch tiny.arch -o n.vxm nan.vxs 2> err.txt
+ok "$( [ $? = 1 ] && grep -q "record 'set/a/000.pgm': value 2 is not finite" err.txt; echo $?)" "vx-train: NaN in the input names the record"
 head -c 100 b.vxm > cut.vxm
 vx-infer cut.vxm set.vxs > /dev/null 2> err.txt
 ok "$( [ $? = 1 ] && grep -q 'truncated' err.txt; echo $?)" "vx-infer: truncated model refused"
