@@ -634,10 +634,10 @@ static void level_free(struct level *lv)
 }
 
 /* Resizes, integrates and scans one pyramid level band by band. */
-static int scan_level(struct scan *sc, const unsigned char *gray, int width, int height, size_t stride, float scale,
-                      int nstripes, struct box_list *out, vx_error *err)
+static int scan_level(const vx_cascade *c, const unsigned char *gray, int width, int height, size_t stride,
+                      float scale, int nstripes, struct box_list *out, vx_error *err)
 {
-    const vx_cascade *c = sc->c;
+    struct scan sc = {c, NULL, {0, 0, 0, 0}, 0};
     struct level lv;
     memset(&lv, 0, sizeof lv);
     lv.scale = scale;
@@ -664,23 +664,25 @@ static int scan_level(struct scan *sc, const unsigned char *gray, int width, int
         return -1;
     lv.sum = malloc(total);
     lv.tbuf = c->has_tilted ? malloc(lv.stride * sizeof(unsigned)) : NULL;
+    sc.feat = malloc((size_t)c->nfeatures * sizeof *sc.feat);
     int rc = -1;
-    if (!lv.sum || (c->has_tilted && !lv.tbuf)) {
+    if (!lv.sum || (c->has_tilted && !lv.tbuf) || !sc.feat) {
         vx_fail(err, "out of memory scanning a %dx%d pyramid level", lv.w, lv.h);
         goto done;
     }
     if (resizer_init(&lv.rs, gray, width, height, stride, lv.w, lv.h, err) < 0)
         goto done;
-    scan_offsets(sc, &lv);
+    scan_offsets(&sc, &lv);
     for (int y0 = 0; y0 < yend; y0 += BAND_ROWS) {
         int y1 = y0 + BAND_ROWS < yend ? y0 + BAND_ROWS : yend;
         level_fill(&lv, y0, y1 - 1 + c->win_h, c->has_tilted);
         for (int y = y0; y < y1; y += lv.ystep)
-            if (scan_row(sc, &lv, y, xend, out, err) < 0)
+            if (scan_row(&sc, &lv, y, xend, out, err) < 0)
                 goto done;
     }
     rc = 0;
 done:
+    free(sc.feat);
     level_free(&lv);
     return rc;
 }
@@ -770,10 +772,10 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
     int nscales = 0;
     if (scale_list(c, width, height, p, &scales, &nscales, err) < 0)
         return -1;
-    struct scan sc = {c, malloc((size_t)c->nfeatures * sizeof(struct opt_feature)), {0, 0, 0, 0}, 0};
     struct box_list found = {NULL, 0, 0};
+    struct box_list *level = calloc((size_t)nscales + 1, sizeof *level);
     int rc = -1;
-    if (!sc.feat) {
+    if (!level) {
         vx_fail(err, "out of memory");
         goto done;
     }
@@ -783,9 +785,38 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
         int w0 = round_f((float)width / scales[0]) + 1 - c->win_w;
         nstripes = w0 > 0 ? (w0 + 31) / 32 : 0;
     }
-    for (int i = 0; i < nscales && nstripes > 0; i++)
-        if (scan_level(&sc, gray, width, height, stride, scales[i], nstripes, &found, err) < 0)
-            goto done;
+    if (nstripes == 0)
+        nscales = 0;
+    /* Levels are independent: under OpenMP each thread takes whole levels, whose boxes are kept
+     * apart and joined in level order, so the result is OpenCV's single-threaded order on any
+     * number of threads. One parallel region per image keeps the cost of waiting small, and each
+     * thread holds the band buffers of one level at a time. */
+    int failed = -1; /* the first level that failed, whose message is kept */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) default(none) \
+    shared(c, gray, width, height, stride, scales, nscales, nstripes, level, failed, err)
+#endif
+    for (int i = 0; i < nscales; i++) {
+        vx_error e;
+        if (scan_level(c, gray, width, height, stride, scales[i], nstripes, &level[i], &e) < 0) {
+#ifdef _OPENMP
+#pragma omp critical(vx_cascade_detect_error)
+#endif
+            if (failed < 0 || i < failed) {
+                failed = i;
+                if (err)
+                    *err = e;
+            }
+        }
+    }
+    if (failed >= 0)
+        goto done;
+    for (int i = 0; i < nscales; i++)
+        for (size_t k = 0; k < level[i].n; k++) {
+            const vx_box *b = &level[i].b[k];
+            if (box_push(&found, b->x, b->y, b->w, b->h, err) < 0)
+                goto done;
+        }
     if (vx_boxes_group(found.b, &found.n, p->min_neighbors, group_eps, err) < 0)
         goto done;
     /* CascadeClassifier::detectMultiScale clips to the image and drops what is left empty. */
@@ -801,8 +832,10 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
     found.n = k;
     rc = 0;
 done:
+    for (int i = 0; level && i < nscales; i++)
+        free(level[i].b);
+    free(level);
     free(scales);
-    free(sc.feat);
     if (rc < 0 || found.n == 0) {
         free(found.b);
         found.b = NULL;

@@ -249,6 +249,9 @@ int main(int argc, char **argv)
         write_pgm(argv[2], "scene-b.pgm", &b);
         image r = noise_image(97, 61, 3);
         write_pgm(argv[2], "resize.pgm", &r);
+        free(a.p);
+        free(b.p);
+        free(r.p);
         return 0;
     }
     tap t;
