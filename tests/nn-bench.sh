@@ -26,12 +26,13 @@ for arch in "$@"; do
   b64=$(rate 64 "$tmp/twice.vxs" 2800); b1=$(rate 1 "$tmp/small.vxs" 140)
   printf '%-12s %12s %14s %14s\n' "$name" "$train" "$b64" "$b1" | tee -a "$tmp/ours.txt"
 done
-if python3 -c 'import torch' 2> /dev/null; then
-  echo "PyTorch $(python3 -c 'import torch; print(torch.__version__)'), same nets, $threads threads:"
-  python3 "$here/nn-bench.py" "$threads" "$@" | tee "$tmp/torch.txt"
+PYTHON=${PYTHON:-/usr/bin/python3}  # the Debian python3-torch, whatever python3 is first on PATH
+if "$PYTHON" -c 'import torch' 2> /dev/null; then
+  echo "PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'), same nets, $threads threads:"
+  "$PYTHON" "$here/nn-bench.py" "$threads" "$@" | tee "$tmp/torch.txt"
   echo "VibeluX / PyTorch (above 1: VibeluX faster):"
   awk 'NR == FNR { t[$1] = $0; next } ($1 in t) { split(t[$1], p)
        printf "%-12s %12.2f %14.2f %14.2f\n", $1, $2 / p[2], $3 / p[3], $4 / p[4] }' "$tmp/torch.txt" "$tmp/ours.txt"
 else
-  echo "PyTorch: python3 has no torch (apt-get install python3-torch to compare)"
+  echo "PyTorch: $PYTHON has no torch (apt-get install python3-torch to compare)"
 fi
