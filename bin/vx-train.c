@@ -233,6 +233,18 @@ static void meta(vx_net *net, const char *name, const char *fmt, double v)
         vx_die(prog, 1, "%s", err.msg);
 }
 
+/* The command line that trained the model, for the record (truncated if very long). */
+static void set_options_meta(vx_net *net, int argc, char **argv)
+{
+    char line[1024] = "";
+    size_t used = 0;
+    for (int i = 1; i < argc && used < sizeof line; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i > 1 ? " " : "", argv[i]);
+    vx_error err;
+    if (vx_net_set_meta(net, "train_options", line, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+}
+
 /* After a resume, keeps the log's header and the lines of finished epochs only. */
 static FILE *open_log(const char *path, int done)
 {
@@ -312,6 +324,7 @@ int main(int argc, char **argv)
             vx_die(prog, 1, "%s", err.msg);
         meta(net, "seed", "%.0f", (double)cmd.opts.seed);
         meta(net, "train_images", "%.0f", (double)train.n);
+        set_options_meta(net, argc, argv);
     }
     meta(net, "epochs", "%.0f", cmd.opts.epochs);
     const char *best_text = vx_net_get_meta(net, "best_val_acc");
