@@ -47,14 +47,7 @@ struct sink {
 
 static int sink_reserve(struct sink *s, size_t samples)
 {
-    if (samples * sizeof(float) <= s->r->capacity)
-        return 0;
-    void *p = realloc(s->r->data, samples * sizeof(float));
-    if (!p)
-        return -1;
-    s->r->data = p;
-    s->r->capacity = samples * sizeof(float);
-    return 0;
+    return vx_record_reserve(s->r, samples * sizeof(float), NULL);
 }
 
 static int sink_getopts(sox_effect_t *effp, int argc, char **argv)

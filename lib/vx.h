@@ -116,6 +116,8 @@ void vx_record_init(vx_record *r);
 void vx_record_free(vx_record *r);
 /* Sets dtype and shape and makes room for the payload (contents unspecified). */
 int vx_record_shape(vx_record *r, enum vx_dtype dtype, int rank, const uint32_t *dim, vx_error *err);
+/* Makes room for nbytes of payload, keeping what is there; the shape is not changed. */
+int vx_record_reserve(vx_record *r, size_t nbytes, vx_error *err);
 int vx_record_set_key(vx_record *r, const char *key, vx_error *err);
 /* Metadata is a list of name=value lines; set replaces an existing name. */
 int vx_record_set_meta(vx_record *r, const char *name, const char *value, vx_error *err);
