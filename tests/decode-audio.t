@@ -1,24 +1,10 @@
 #!/bin/bash
 # decode-audio.t — vx-decode on WAV, MP3, Ogg Vorbis and FLAC made here with sox: the samples must
 # equal `sox IN -t f32 -r RATE -c 1 -` (and its trim), and --length must cut or pad.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-# libsox 14.4.2 leaks in its Ogg Vorbis reader and when an MP3 fails to open (the sox command
-# leaks the same): under the sanitizer build, memory from libsox's own allocator is not counted.
-echo 'leak:lsx_realloc' > lsan.supp
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
-echo 1..16
+. "$(dirname "$0")/lib.sh"
+ignore_libsox_leaks
+plan 16
 
-# The payload of the first record of a stream file: after the 32-byte header, key and metadata.
-payload() {
-  local k m
-  k=$(od -An -tu2 -j28 -N2 "$1"); m=$(od -An -tu2 -j30 -N2 "$1")
-  tail -c +$((33 + k + m)) "$1"
-}
 # Largest absolute difference between two raw f32 files (and a difference in length is a failure).
 maxdiff() {
   [ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] || { echo inf; return; }
@@ -72,4 +58,4 @@ if [ -d "$song" ]; then
   decode "$f"; sox "$f" -t f32 -r 22050 -c 1 - > want.f32 2>/dev/null; d=$(maxdiff got.f32 want.f32)
   awk -v d="$d" 'BEGIN { exit !(d <= 1e-6) }'; ok $? "a music4q MP3: max |vx-decode - sox| = $d"
 else skip "no ../shared"; fi
-exit $fail
+done_testing

@@ -1,17 +1,9 @@
 #!/bin/bash
 # decode-dataset.t — vx-decode DIR on made-up class trees: order, labels, --labels, --unlabelled,
 # --limit, and the folders and files that must stop it before it writes anything.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-# libsox 14.4.2 leaks in its Ogg Vorbis reader and when an MP3 fails to open (the sox command
-# leaks the same): under the sanitizer build, memory from libsox's own allocator is not counted.
-echo 'leak:lsx_realloc' > lsan.supp
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
-echo 1..15
+. "$(dirname "$0")/lib.sh"
+ignore_libsox_leaks
+plan 15
 
 # Emotion folders in several spellings; byte order puts 0_angry before Happy before sad, and 10 before 2.
 mkdir -p ds/0_angry ds/Happy ds/sad ds/.cache
@@ -65,4 +57,4 @@ if [ -d "$fer" ]; then
   [ "$out" = "2angeru81x48x48 2disgustu81x48x48 2fearu81x48x48 2happyu81x48x48 2neutralu81x48x48 2sadu81x48x48 2surpriseu81x48x48 " ]
   ok $? "FER-2013 PublicTest --limit 2: two 1x48x48 faces per class in class order"
 else skip "no ../shared"; fi
-exit $fail
+done_testing

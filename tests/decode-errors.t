@@ -1,16 +1,9 @@
 #!/bin/bash
 # decode-errors.t — every kind of bad input and bad option: vx-decode must say `vx-decode: ...`,
 # exit 1 (2 for usage), never crash, and leave no output file behind when writing with -o.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-# libsox 14.4.2 leaks in its Ogg Vorbis reader and when an MP3 fails to open (the sox command
-# leaks the same): under the sanitizer build, memory from libsox's own allocator is not counted.
-echo 'leak:lsx_realloc' > lsan.supp
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..29
+. "$(dirname "$0")/lib.sh"
+ignore_libsox_leaks
+plan 29
 
 # Runs vx-decode -o out/x.vxt ARGS...; passes when it exits with $1, its message starts with $2,
 # and out/ is left empty (no result, no temporary file).
@@ -80,4 +73,4 @@ fails 2 "vx-decode: --limit: 'x' is not an integer" --limit x .; ok $? "--limit 
 vx-decode --bogus > /dev/null 2>&1; [ $? = 2 ]; ok $? "unknown option: exit 2"
 vx-decode --help | grep -q '^Usage: vx-decode'; ok $? "--help"
 vx-decode --version | grep -q '^vx-decode (VibeluX) '; ok $? "--version"
-exit $fail
+done_testing

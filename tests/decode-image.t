@@ -1,13 +1,8 @@
 #!/bin/bash
 # decode-image.t — vx-decode on every image kind it reads, pixel for pixel against what netpbm
 # reads from the same file (fixtures made here with netpbm tools), and the OpenCV gray formula.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
-echo 1..32
+. "$(dirname "$0")/lib.sh"
+plan 32
 
 # Sample values of a PGM/PPM/PAM file, one a line (plain PBM is avoided: its digits run together).
 samples() { pnmtoplainpnm "$@" 2>/dev/null | awk 'NR <= 3 { next } { for (i = 1; i <= NF; i++) print $i }'; }
@@ -96,4 +91,4 @@ fer=${VX_SHARED:-/nonexistent}/data/fer2013/Training/happy
 if [ -d "$fer" ]; then
   f=$(ls "$fer" | head -1); decoded "$fer/$f" | cmp -s - <(pngtopnm "$fer/$f"); ok $? "a FER-2013 face equals pngtopnm's reading"
 else skip "no ../shared"; fi
-exit $fail
+done_testing

@@ -1,10 +1,7 @@
 #!/bin/bash
 # ls.t — vx-ls on hand-written records: listing, per-class counts, and its error and usage exits.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..9
+. "$(dirname "$0")/lib.sh"
+plan 9
 
 # A u8 record [2,2] "img" labelled 3 (happy), then an unlabelled f32 record [2] "v" with rate=8.
 printf 'VXTS\001\000\040\000\001\002\003\000\002\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\003\000\000\000img\000\012\024\036' > "$tmp/a"
@@ -27,4 +24,4 @@ err=$(vx-ls "$tmp/missing" 2>&1); rc=$?
 vx-ls --bogus >/dev/null 2>&1; [ $? = 2 ]; ok $? "unknown option: exit 2"
 vx-ls --help | grep -q '^Usage: vx-ls'; ok $? "--help"
 vx-ls --version | grep -q '^vx-ls (VibeluX) '; ok $? "--version"
-exit $fail
+done_testing

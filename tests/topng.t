@@ -1,12 +1,8 @@
 #!/bin/bash
 # topng.t — vx-topng: round trips PGM/PPM -> stream -> PGM/PPM/PNG, record choice, f32 scaling,
 # shapes that are no image, and its error and usage exits.
-set -u
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..20
+. "$(dirname "$0")/lib.sh"
+plan 20
 
 # Bytes of a PGM/PPM payload after its three header lines, as decimal numbers.
 body() { tail -c "$1" "$2" | od -An -tu1 | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'; }
@@ -54,4 +50,4 @@ ok $bad "bad option values and usage: exit 2"
 err=$(vx-topng --range 1,0 g.vxt 2>&1); [ "$err" = "vx-topng: --range: LO must be below HI in '1,0'" ]; ok $? "usage message: $err"
 vx-topng --help | grep -q '^Usage: vx-topng'; ok $? "--help"
 vx-topng --version | grep -q '^vx-topng (VibeluX) '; ok $? "--version"
-exit $fail
+done_testing
