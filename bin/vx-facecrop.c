@@ -12,7 +12,8 @@ static const char usage[] =
     "Usage: vx-facecrop [OPTION]... [FILE]...\n"
     "Find faces in images and write each as a SIZExSIZE gray u8 record [1,SIZE,SIZE] keyed KEY#I,\n"
     "with metadata box=\"x y w h\" and strength=N (raw detections merged into the box). A FILE is a\n"
-    "tensor stream of image records or a PNG/PNM image; standard input (no FILE, or '-') is a stream.\n"
+    "tensor stream of image records or a PNG/PNM image; standard input (no FILE, or '-') is a stream\n"
+    "or PNG/PNM images back to back (ffmpeg -f image2pipe), keyed stdin, stdin:2, ...\n"
     "Faces are numbered from the largest; by default only the largest (#0) is written.\n"
     "An image without a face is an error (exit 1) unless --allow-none.\n"
     "\n"
@@ -188,6 +189,9 @@ static int process(struct job *job, const vx_record *r, vx_error *err)
     }
     free(boxes);
     free(scratch);
+    /* Each image's faces leave at once, so a live stream of frames flows through. */
+    if (rc == 0 && fflush(job->out) != 0)
+        rc = vx_fail(err, "error writing the output");
     return rc;
 }
 
@@ -206,8 +210,23 @@ static int process_input(struct job *job, const char *path, vx_record *r, vx_err
             rc = vx_fail(err, "%s: cannot rewind", path);
     }
     enum vx_media kind = is_stdin ? VX_MEDIA_OTHER : vx_media_sniff(head, got);
+    int first = is_stdin ? getc(f) : EOF;
+    if (first != EOF && ungetc(first, f) == EOF)
+        rc = vx_fail(err, "stdin: cannot push back a byte");
     if (rc < 0) {
         /* reported above */
+    } else if (first == 'P' || first == 0x89) {
+        /* Images back to back (ffmpeg -f image2pipe), each handled as it arrives. */
+        vx_decoder dec;
+        vx_decode_opts o;
+        vx_decode_opts_init(&o);
+        vx_decoder_init(&dec, &o);
+        int more;
+        while ((more = vx_decode_stdin(&dec, r, err)) == 1 && (rc = process(job, r, err)) == 0)
+            ;
+        if (more < 0)
+            rc = -1;
+        vx_decoder_end(&dec);
     } else if (kind == VX_MEDIA_PNG || kind == VX_MEDIA_PNM) {
         vx_decode_opts o;
         vx_decode_opts_init(&o);

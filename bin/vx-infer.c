@@ -21,13 +21,14 @@ static const char usage[] =
     "                      (rows true, columns predicted); the last line is the accuracy\n"
     "      --flip          average with the mirror image (test-time augmentation)\n"
     "  -b, --batch N       images per batch (64)\n"
+    "  -u, --unbuffered    classify each image as it arrives and flush its output (live streams)\n"
     "  -j, --threads N     OpenMP threads\n"
     "  -o, --output FILE   write to FILE, complete or not at all\n"
     "  -h, --help          show this help and exit\n"
     "      --version       show the version and exit\n";
 
 struct cmdline {
-    int text, eval, flip, batch, threads;
+    int text, eval, flip, batch, threads, unbuffered;
     const char *output, *model;
     char **inputs;
     int ninputs;
@@ -38,6 +39,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     static const struct option longopts[] = {
         {"text", no_argument, NULL, 't'},          {"eval", no_argument, NULL, 'e'},
         {"flip", no_argument, NULL, 'F'},          {"batch", required_argument, NULL, 'b'},
+        {"unbuffered", no_argument, NULL, 'u'},
         {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -45,11 +47,12 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
     cmd->batch = 64;
-    while ((c = getopt_long(argc, argv, "teb:j:o:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "teub:j:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'e': cmd->eval = 1; break;
         case 'F': cmd->flip = 1; break;
+        case 'u': cmd->unbuffered = 1; break;
         case 'o': cmd->output = optarg; break;
         case 'b':
         case 'j':
@@ -64,6 +67,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         vx_die(prog, 2, "no MODEL (see --help)");
     if (cmd->text && cmd->eval)
         vx_die(prog, 2, "--text and --eval exclude each other");
+    if (cmd->unbuffered)
+        cmd->batch = 1; /* a batch would wait for images that may be seconds away */
     cmd->model = argv[optind];
     cmd->inputs = argv + optind + 1;
     cmd->ninputs = argc - optind - 1;
@@ -246,6 +251,8 @@ int main(int argc, char **argv)
             if (++n == cmd.batch) {
                 flush_batch(&run, n);
                 n = 0;
+                if (cmd.unbuffered && fflush(run.out) != 0)
+                    fail(&run, "error writing the output");
             }
         if (got < 0)
             fail(&run, err.msg);

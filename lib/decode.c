@@ -129,3 +129,48 @@ int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
     r->label = VX_NO_LABEL;
     return rc;
 }
+
+int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record *r, vx_error *err)
+{
+    int c;
+    while ((c = getc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r')
+        ;
+    if (c == EOF)
+        return ferror(f) ? vx_fail(err, "%s: read error: %s", where, strerror(errno)) : 0;
+    /* One byte is all stdio promises to push back; 'P' and 0x89 are enough to choose the reader,
+     * which then checks the whole signature. */
+    if (ungetc(c, f) == EOF)
+        return vx_fail(err, "%s: cannot push back a byte", where);
+    if (c != 'P' && c != 0x89)
+        return vx_fail(err, "%s: not a PNG or PNM image (first byte 0x%02x)", where, (unsigned)c);
+    if (r->meta)
+        r->meta[0] = '\0';
+    return decode_image(c == 'P' ? VX_MEDIA_PNM : VX_MEDIA_PNG, f, where, o, r, err) < 0 ? -1 : 1;
+}
+
+int vx_decode_stdin(vx_decoder *d, vx_record *r, vx_error *err)
+{
+    if (d->stdin_done)
+        return 0;
+    if (d->stdin_images == 0) {
+        int c = getc(stdin);
+        if (c != EOF && ungetc(c, stdin) == EOF)
+            return vx_fail(err, "stdin: cannot push back a byte");
+        if (c != 'P' && c != 0x89) {
+            d->stdin_done = 1;
+            return vx_decode_file(d, "-", r, err) < 0 ? -1 : 1;
+        }
+    }
+    int got = vx_image_next(stdin, "stdin", &d->opts, r, err);
+    if (got <= 0) {
+        d->stdin_done = 1;
+        return got;
+    }
+    char key[32];
+    if (++d->stdin_images == 1)
+        snprintf(key, sizeof key, "stdin");
+    else
+        snprintf(key, sizeof key, "stdin:%zu", d->stdin_images);
+    r->label = VX_NO_LABEL;
+    return vx_record_set_key(r, key, err) < 0 ? -1 : 1;
+}

@@ -202,9 +202,19 @@ typedef struct vx_decoder {
     int audio_started;
     unsigned char *buf; /* holds a whole input that cannot be rewound (stdin, pipes) */
     size_t bufcap;
+    size_t stdin_images; /* images vx_decode_stdin has read */
+    int stdin_done;
 } vx_decoder;
 void vx_decoder_init(vx_decoder *d, const vx_decode_opts *o);
 int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err);
+/* Standard input may carry several images back to back, as ffmpeg's `-f image2pipe` writes them:
+ * each call reads the next one where it stands (1), until the end (0), so frames are decoded as
+ * they arrive. The first is keyed "stdin", the Nth "stdin:N". Input that starts with neither a
+ * PNG nor a PNM signature (audio) is read whole as one record, as vx_decode_file reads it. */
+int vx_decode_stdin(vx_decoder *d, vx_record *r, vx_error *err);
+/* The next PNG or PNM image of f where it stands (whitespace between images is skipped): 1 an
+ * image, 0 at the end of f, -1 on an error or on anything else. The caller sets key and label. */
+int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record *r, vx_error *err);
 void vx_decoder_end(vx_decoder *d);
 
 /* A folder-per-class data set: DIR/CLASS/FILE. Class folders in byte order of their names, files
@@ -324,6 +334,24 @@ typedef struct vx_eval {
     long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
 } vx_eval;
 int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *err);
+
+/* ---- probabilities for people (vx-bars) */
+
+/* Exponential moving average of up to VX_NET_MAX_CLASSES values over a stream of samples:
+ * value = alpha * sample + (1 - alpha) * value, the first sample taken whole. */
+typedef struct vx_ema {
+    double alpha;
+    int n;
+    unsigned long count; /* samples added */
+    double value[VX_NET_MAX_CLASSES];
+} vx_ema;
+int vx_ema_init(vx_ema *e, double alpha, int n, vx_error *err);
+void vx_ema_add(vx_ema *e, const float *sample);
+/* Index of the largest value (the first of equals). */
+int vx_ema_top(const vx_ema *e);
+/* One line "label     bar value" into buf: the bar is value (0..1, clamped) of width cells, in
+ * Unicode eighth blocks when utf8 is set, else '#' on '.'; -1 when buf is too small. */
+int vx_bar_format(char *buf, size_t size, const char *label, double value, int width, int utf8);
 
 /* ---- face detection (vx-facecrop) */
 
