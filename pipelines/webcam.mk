@@ -1,0 +1,20 @@
+# webcam.mk — what people see: `make webcam` (live emotion bars from a camera, a video file or a
+# folder of frames) and `make face-picture` (a PNG of the face crop beside the emotion bars).
+# FACE_MODEL comes from face.mk (models/face.vxm unless given).
+WEBCAM  ?= /dev/video0
+IMAGE   ?= data/samples/face.png
+PICTURE ?= data/cache/face-picture.png
+VX_PATH  = PATH="$(abspath $(BUILD)/bin):$$PATH"
+LIVE_PROGS = $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-bars $(BUILD)/bin/vx-topng
+
+.PHONY: webcam face-picture
+# WEBCAM may be a V4L2 device, a video file or a folder of PNG/PNM frames; WEBCAM_OPTS e.g. --fast.
+webcam: $(LIVE_PROGS)
+	$(VX_PATH) pipelines/webcam.sh --model $(FACE_MODEL) $(WEBCAM_OPTS) $(WEBCAM)
+
+face-picture: $(LIVE_PROGS)
+	@mkdir -p $(dir $(PICTURE))
+	$(VX_PATH) pipelines/face-picture.sh --model $(FACE_MODEL) -o $(PICTURE) $(IMAGE)
+
+# ffmpeg: the camera (and video files standing in for it) as PPM frames on a pipe.
+DEB_BUILD += ffmpeg
