@@ -3,17 +3,11 @@
 # image2pipe writes them) through vx-decode and vx-facecrop, output flushed frame by frame
 # (vx-facecrop, vx-infer -u), vx-bars' moving average and errors, pipelines/webcam.sh on a video
 # file and a folder of frames, its no-camera message, and pipelines/face-picture.sh's PNG.
-set -u
-src=$PWD
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-n=0; fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
-echo 1..26
+. "$(dirname "$0")/lib.sh"
+plan 26
 
 photo=$src/data/samples/face.png
 cascade=/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml
-cd "$tmp" || exit 1
 pngtopam "$photo" > face.ppm
 pamflip -tb face.ppm > flipped.ppm # upside down: no face for the cascade
 cat face.ppm face.ppm flipped.ppm face.ppm > frames.ppm
@@ -111,4 +105,4 @@ if [ -r "$cascade" ] && command -v gnuplot >/dev/null; then
 else
     skip "needs opencv-data and gnuplot"
 fi
-exit $fail
+done_testing
