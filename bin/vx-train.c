@@ -25,6 +25,7 @@ static const char usage[] =
     "      --log TSV            one line per epoch: epoch train_loss train_acc val_loss val_acc seconds images_per_s\n"
     "      --checkpoint FILE    save model and optimiser state after every epoch\n"
     "      --resume             continue from --checkpoint when it exists\n"
+    "      --init MODEL         start from MODEL's weights and normalisation (same architecture)\n"
     "  -e, --epochs N           epochs (30)\n"
     "  -b, --batch N            batch size (64)\n"
     "      --lr X               peak learning rate (0.001)\n"
@@ -45,13 +46,13 @@ static const char usage[] =
     "      --version            show the version and exit\n";
 
 struct cmdline {
-    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input;
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init;
     int resume, threads, progress;
     vx_train_opts opts;
 };
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
-       OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS };
+       OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -86,6 +87,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"label-smoothing", required_argument, NULL, OPT_LS}, {"class-weights", required_argument, NULL, OPT_CW},
         {"augment", no_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
         {"seed", required_argument, NULL, OPT_SEED},   {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"init", required_argument, NULL, OPT_INIT},
         {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
@@ -115,6 +117,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_NOAUG: o->augment = 0; break;
         case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
         case OPT_PROGRESS: cmd->progress = 1; break;
+        case OPT_INIT: cmd->init = optarg; break;
         case OPT_OPTIM:
             if (strcmp(optarg, "adamw") == 0)
                 o->optimizer = VX_ADAMW;
@@ -290,9 +293,11 @@ int main(int argc, char **argv)
 #endif
     vx_error err;
     char *arch = read_text_file(cmd.arch);
-    vx_net *net = vx_net_create(arch, cmd.opts.seed, &err);
+    vx_net *net = cmd.init ? vx_net_load(cmd.init, &err) : vx_net_create(arch, cmd.opts.seed, &err);
     if (!net)
-        vx_die(prog, 1, "%s: %s", cmd.arch, err.msg);
+        vx_die(prog, 1, "%s: %s", cmd.init ? cmd.init : cmd.arch, err.msg);
+    if (cmd.init && strcmp(vx_net_get_meta(net, "arch"), arch) != 0)
+        vx_die(prog, 1, "--init: %s was not built from %s", cmd.init, cmd.arch);
     vx_imageset train, val;
     vx_imageset_init(&train);
     vx_imageset_init(&val);
@@ -312,7 +317,10 @@ int main(int argc, char **argv)
             vx_die(prog, 1, "%s", err.msg);
         fprintf(stderr, "%s: resuming after epoch %d of %d\n", prog, done, cmd.opts.epochs);
     } else {
-        set_normalisation(net, &train);
+        if (cmd.init) /* fine-tuning keeps the normalisation the weights were trained with */
+            vx_net_set_meta(net, "init_model", cmd.init, &err);
+        else
+            set_normalisation(net, &train);
         if (classes == VX_NCLASSES) {
             char names[256] = "";
             for (int k = 0; k < classes; k++)
@@ -327,7 +335,8 @@ int main(int argc, char **argv)
         set_options_meta(net, argc, argv);
     }
     meta(net, "epochs", "%.0f", cmd.opts.epochs);
-    const char *best_text = vx_net_get_meta(net, "best_val_acc");
+    /* The best accuracy so far belongs to this run: carried over a resume, not from --init. */
+    const char *best_text = done ? vx_net_get_meta(net, "best_val_acc") : NULL;
     double best = best_text ? atof(best_text) : -1;
     FILE *log = cmd.log ? open_log(cmd.log, done) : NULL;
     vx_progress progress;
