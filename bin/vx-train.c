@@ -236,13 +236,22 @@ static void meta(vx_net *net, const char *name, const char *fmt, double v)
         vx_die(prog, 1, "%s", err.msg);
 }
 
-/* The command line that trained the model, for the record (truncated if very long). */
+/* The command line that trained the model, for the record (truncated if very long). Thread count
+ * and progress are left out: they never change the model, which stays the same byte for byte. */
 static void set_options_meta(vx_net *net, int argc, char **argv)
 {
     char line[1024] = "";
     size_t used = 0;
-    for (int i = 1; i < argc && used < sizeof line; i++)
-        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i > 1 ? " " : "", argv[i]);
+    for (int i = 1; i < argc && used < sizeof line; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--progress") == 0 || strncmp(a, "--threads=", 10) == 0 || (strncmp(a, "-j", 2) == 0 && a[2]))
+            continue;
+        if (strcmp(a, "--threads") == 0 || strcmp(a, "-j") == 0) {
+            i++;
+            continue;
+        }
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", used ? " " : "", a);
+    }
     vx_error err;
     if (vx_net_set_meta(net, "train_options", line, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);

@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..16
+echo 1..18
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -53,20 +53,34 @@ ok $? "--flip with an odd batch size"
 vx-infer --batch 1 --text a.vxm set.vxs > text1.txt
 ok "$(cmp -s text.txt text1.txt; echo $?)" "batch 1 and batch 64 give identical probabilities"
 
-# Same seed, same model, whatever the thread count.
-train -o b.vxm --threads 1 2> /dev/null && train -o c.vxm --threads 2 2> /dev/null
-ok "$(cmp -s b.vxm c.vxm; echo $?)" "1 and 2 threads write byte-identical models"
+# Same seed, same model, whatever the thread count (in twin directories: same recorded arguments).
+mkdir t1 t2 && ln -s ../set.vxs ../tiny.arch t1 && ln -s ../set.vxs ../tiny.arch t2
+(cd t1 && train -o m.vxm --threads 1 2> /dev/null) && (cd t2 && train -o m.vxm --threads 2 2> /dev/null)
+ok "$(cmp -s t1/m.vxm t2/m.vxm; echo $?)" "1 and 2 threads write byte-identical models"
+cp t1/m.vxm b.vxm
 
-# Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run.
-train -o d.vxm --checkpoint ck.vxc --log d.tsv 2> /dev/null & pid=$!
+# Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run
+# (each in its own directory, so the recorded arguments are the same too).
+mkdir straight resumed && ln -s ../set.vxs ../tiny.arch straight && ln -s ../set.vxs ../tiny.arch resumed
+(cd straight && train -o m.vxm --checkpoint ck.vxc --log l.tsv 2> /dev/null)
+cd resumed
+train -o m.vxm --checkpoint ck.vxc --log l.tsv 2> /dev/null & pid=$!
 for i in $(seq 200); do [ -e ck.vxc ] && break; sleep 0.01; done
 kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
-train -o d.vxm --checkpoint ck.vxc --resume --log d.tsv 2> /dev/null
-ok "$(cmp -s b.vxm d.vxm && [ "$(wc -l < d.tsv)" = 13 ]; echo $?)" "resumed after kill -9: identical model, complete log"
+train -o m.vxm --checkpoint ck.vxc --resume --log l.tsv 2> /dev/null
+cd ..
+ok "$(cmp -s straight/m.vxm resumed/m.vxm && [ "$(wc -l < resumed/l.tsv)" = 13 ]; echo $?)" \
+   "resumed after kill -9: identical model, complete log"
+
+# Fine-tuning from a model: its weights and normalisation, and only the same architecture.
+printf 'input 1 9 9\nconv 2 3 same\nsoftmax 3\n' > wide.arch
+train -o f.vxm --init a.vxm --epochs 2 --lr 0.001 2> /dev/null && vx-infer --eval f.vxm set.vxs > evalf.txt
+ok "$(tail -1 evalf.txt | awk -F'\t' '{ exit !($2 >= 0.95) }'; echo $?)" "--init: fine-tuned model still right ($(tail -1 evalf.txt))"
+vx-train --arch wide.arch --init a.vxm -o g.vxm set.vxs 2> err.txt
+ok "$( [ $? = 1 ] && grep -q 'was not built from wide.arch' err.txt; echo $?)" "--init: another architecture refused"
 
 # Errors.
 vx-decode --labels a,b,c --limit 2 set > few.vxs
-printf 'input 1 9 9\nconv 2 3 same\nsoftmax 3\n' > wide.arch
 vx-train --arch wide.arch -o x.vxm few.vxs 2> err.txt
 ok "$( [ $? = 1 ] && grep -q 'images are 1x8x8 but the network takes 1x9x9' err.txt; echo $?)" "vx-train: wrong image shape"
 vx-infer b.vxm <(vx-decode --limit 1 --unlabelled set | head -c 10) > /dev/null 2> err.txt
