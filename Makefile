@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Objects are kept, not deleted as intermediates, so a second make has nothing to do.
+.SECONDARY:
 
 PREFIX   ?= /usr/local
 SHARED   ?= ../shared
