@@ -1,11 +1,14 @@
-/* vx-facecrop — find faces with OpenCV's Haar cascade detector (reproduced box for box) and turn
- * them into small gray face records for the emotion model, or list the boxes as text. */
+/* vx-facecrop — find faces (OpenCV's Haar cascade on a padded image, checked by a small face
+ * verifier network; or OpenCV's detector box for box) and turn them into small gray face records
+ * for the emotion model, or list the boxes as text. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
 
 #include <getopt.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char prog[] = "vx-facecrop";
 static const char usage[] =
@@ -14,14 +17,20 @@ static const char usage[] =
     "with metadata box=\"x y w h\" and strength=N (raw detections merged into the box). A FILE is a\n"
     "tensor stream of image records or a PNG/PNM image; standard input (no FILE, or '-') is a stream\n"
     "or PNG/PNM images back to back (ffmpeg -f image2pipe), keyed stdin, stdin:2, ...\n"
-    "Faces are numbered from the largest; by default only the largest (#0) is written.\n"
+    "Faces are numbered from the best: the strongest (most detections merged), then the likeliest\n"
+    "to the verifier; with --opencv from the largest. By default only the first (#0) is written.\n"
     "An image without a face is an error (exit 1) unless --allow-none.\n"
     "\n"
-    "Detection (OpenCV 4.6 CascadeClassifier::detectMultiScale, exactly):\n"
-    "      --opencv            OpenCV's detector and nothing else (the only mode so far)\n"
+    "Detection: the cascade on the image padded by a quarter of its smaller side (faces that fill\n"
+    "the frame fit), its boxes checked by a face/non-face network (crop score= in the metadata):\n"
+    "      --verifier FILE     the verifier model, or 'none' (default: verifier.vxm in the\n"
+    "                          program's ../share/vibelux, or a build tree's models/)\n"
+    "      --threshold P       face probability a box needs (default 0.5)\n"
+    "      --pad F             padding, in parts of the smaller side (default 0.25)\n"
+    "      --opencv            OpenCV 4.6 CascadeClassifier::detectMultiScale exactly, no more\n"
     "  -c, --cascade FILE      cascade XML (default " VX_CASCADE_DEFAULT ")\n"
     "  -s, --scale-factor F    pyramid step, above 1 (default 1.1)\n"
-    "  -n, --min-neighbors N   detections a face needs beyond itself (default 5)\n"
+    "  -n, --min-neighbors N   detections a face needs beyond itself (default 2; 5 with --opencv)\n"
     "      --min-size N[xM]    smallest face searched, in pixels (default 30)\n"
     "      --max-size N[xM]    largest face searched (default: the image)\n"
     "Output:\n"
@@ -29,15 +38,17 @@ static const char usage[] =
     "  -t, --text              print 'KEY x y w h strength' lines instead of records\n"
     "  -m, --margin F          grow each box by F times its size on every side (default 0)\n"
     "      --size N            crop size (default 48)\n"
+    "      --normalise         stretch each crop to mean 128, deviation 48, as the verifier sees it\n"
     "      --allow-none        an image without a face writes nothing and is no error\n"
     "  -o, --output FILE       write to FILE, complete or not at all\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n";
 
 struct cmdline {
-    const char *cascade;
-    vx_detect_params detect;
-    int all, text, allow_none, size;
+    const char *cascade, *verifier;
+    vx_find_params find; /* find.detect is the detection of both modes */
+    int opencv, neighbors_given;
+    int all, text, allow_none, size, normalise;
     double margin;
     const char *output;
     char **inputs;
@@ -68,7 +79,7 @@ static int parse_size(const char *text, const char *option, int *w, int *h, vx_e
 
 static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 {
-    enum { OPENCV = 256, MIN_SIZE, MAX_SIZE, SIZE, ALLOW_NONE };
+    enum { OPENCV = 256, MIN_SIZE, MAX_SIZE, SIZE, ALLOW_NONE, VERIFIER, THRESHOLD, PAD, NORMALISE };
     static const struct option longopts[] = {
         {"opencv", no_argument, NULL, OPENCV},          {"cascade", required_argument, NULL, 'c'},
         {"scale-factor", required_argument, NULL, 's'}, {"min-neighbors", required_argument, NULL, 'n'},
@@ -76,25 +87,33 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"all", no_argument, NULL, 'a'},                {"text", no_argument, NULL, 't'},
         {"margin", required_argument, NULL, 'm'},       {"size", required_argument, NULL, SIZE},
         {"allow-none", no_argument, NULL, ALLOW_NONE},  {"output", required_argument, NULL, 'o'},
+        {"verifier", required_argument, NULL, VERIFIER}, {"threshold", required_argument, NULL, THRESHOLD},
+        {"pad", required_argument, NULL, PAD},          {"normalise", no_argument, NULL, NORMALISE},
         {NULL, 0, NULL, 0}};
     vx_error err;
     long n;
     int c, bad = 0;
     memset(cmd, 0, sizeof *cmd);
     cmd->cascade = VX_CASCADE_DEFAULT;
-    vx_detect_params_init(&cmd->detect);
+    vx_find_params_init(&cmd->find);
+    vx_detect_params *detect = &cmd->find.detect;
     cmd->size = 48;
     while ((c = getopt_long(argc, argv, "c:s:n:atm:o:", longopts, NULL)) != -1) {
         switch (c) {
-        case OPENCV: break;
+        case OPENCV: cmd->opencv = 1; break;
         case 'c': cmd->cascade = optarg; break;
-        case 's': bad = vx_parse_double(optarg, "--scale-factor", 1.0001, 100, &cmd->detect.scale_factor, &err); break;
+        case 's': bad = vx_parse_double(optarg, "--scale-factor", 1.0001, 100, &detect->scale_factor, &err); break;
         case 'n':
             bad = vx_parse_long(optarg, "--min-neighbors", 0, 100000, &n, &err);
-            cmd->detect.min_neighbors = (int)n;
+            detect->min_neighbors = (int)n;
+            cmd->neighbors_given = 1;
             break;
-        case MIN_SIZE: bad = parse_size(optarg, "--min-size", &cmd->detect.min_w, &cmd->detect.min_h, &err); break;
-        case MAX_SIZE: bad = parse_size(optarg, "--max-size", &cmd->detect.max_w, &cmd->detect.max_h, &err); break;
+        case MIN_SIZE: bad = parse_size(optarg, "--min-size", &detect->min_w, &detect->min_h, &err); break;
+        case MAX_SIZE: bad = parse_size(optarg, "--max-size", &detect->max_w, &detect->max_h, &err); break;
+        case VERIFIER: cmd->verifier = optarg; break;
+        case THRESHOLD: bad = vx_parse_double(optarg, "--threshold", 0, 1, &cmd->find.threshold, &err); break;
+        case NORMALISE: cmd->normalise = 1; break;
+        case PAD: bad = vx_parse_double(optarg, "--pad", 0, 2, &cmd->find.pad, &err); break;
         case 'a': cmd->all = 1; break;
         case 't': cmd->text = 1; break;
         case 'm': bad = vx_parse_double(optarg, "--margin", 0, 1, &cmd->margin, &err); break;
@@ -109,8 +128,32 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         if (bad)
             vx_die(prog, 2, "%s", err.msg);
     }
+    if (cmd->opencv && !cmd->neighbors_given) {
+        vx_detect_params exact;
+        vx_detect_params_init(&exact);
+        detect->min_neighbors = exact.min_neighbors;
+    }
     cmd->inputs = argv + optind;
     cmd->ninputs = argc - optind;
+}
+
+/* The shipped verifier: beside an installed program (BIN/../share/vibelux) or in the source tree
+ * of a build (BUILD/bin/../../models). Returns 0 and the path in buf, or -1. */
+static int find_verifier(char *buf, size_t size)
+{
+    static const char *const places[] = {"%s/../share/vibelux/verifier.vxm", "%s/../../models/verifier.vxm"};
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return -1;
+    exe[len] = '\0';
+    const char *dir = dirname(exe);
+    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        snprintf(buf, size, places[i], dir);
+        if (access(buf, R_OK) == 0)
+            return 0;
+    }
+    return -1;
 }
 
 /* Largest first; equal areas keep OpenCV's order (an insertion sort is stable; face lists are short). */
@@ -129,13 +172,14 @@ static void sort_by_area(vx_box *b, size_t n)
 struct job {
     const struct cmdline *cmd;
     const vx_cascade *cascade;
+    vx_net *verifier; /* NULL: --opencv or --verifier none */
     FILE *out;
     vx_record crop;
 };
 
 /* Writes one face as a crop record keyed KEY#I, carrying the image's label and metadata. */
 static int write_crop(struct job *job, const vx_record *r, const unsigned char *gray, int w, int h, const vx_box *b,
-                      size_t i, vx_error *err)
+                      float score, size_t i, vx_error *err)
 {
     const struct cmdline *cmd = job->cmd;
     vx_record *c = &job->crop;
@@ -153,9 +197,14 @@ static int write_crop(struct job *job, const vx_record *r, const unsigned char *
     if (vx_record_set_meta(c, "box", value, err) < 0)
         return -1;
     snprintf(value, sizeof value, "%d", b->strength);
-    if (vx_record_set_meta(c, "strength", value, err) < 0 ||
+    if (vx_record_set_meta(c, "strength", value, err) < 0)
+        return -1;
+    snprintf(value, sizeof value, "%.4f", score);
+    if ((!cmd->opencv && vx_record_set_meta(c, "score", value, err) < 0) ||
         vx_face_crop(gray, w, h, (size_t)w, *b, cmd->margin, cmd->size, c->data, err) < 0)
         return -1;
+    if (cmd->normalise)
+        vx_crop_normalise(c->data, (size_t)cmd->size * (size_t)cmd->size);
     return vx_record_write(job->out, c, err);
 }
 
@@ -169,8 +218,11 @@ static int process(struct job *job, const vx_record *r, vx_error *err)
     if (vx_image_gray(r, &gray, &w, &h, &scratch, err) < 0)
         return -1;
     vx_box *boxes;
+    float *scores = NULL;
     size_t n;
-    int rc = vx_cascade_detect(job->cascade, gray, w, h, (size_t)w, &cmd->detect, &boxes, &n, err);
+    int rc = cmd->opencv
+                 ? vx_cascade_detect(job->cascade, gray, w, h, (size_t)w, &cmd->find.detect, &boxes, &n, err)
+                 : vx_faces_find(job->cascade, job->verifier, gray, w, h, (size_t)w, &cmd->find, &boxes, &scores, &n, err);
     if (rc < 0) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -178,16 +230,18 @@ static int process(struct job *job, const vx_record *r, vx_error *err)
     } else if (n == 0 && !cmd->allow_none) {
         rc = vx_fail(err, "%s: no face found", r->key);
     }
-    sort_by_area(boxes, n);
+    if (cmd->opencv)
+        sort_by_area(boxes, n);
     size_t keep = cmd->all ? n : (n > 0);
     for (size_t i = 0; rc == 0 && i < keep; i++) {
         const vx_box *b = &boxes[i];
         if (!cmd->text)
-            rc = write_crop(job, r, gray, w, h, b, i, err);
+            rc = write_crop(job, r, gray, w, h, b, scores ? scores[i] : 0, i, err);
         else if (fprintf(job->out, "%s %d %d %d %d %d\n", r->key, b->x, b->y, b->w, b->h, b->strength) < 0)
             rc = vx_fail(err, "error writing the output");
     }
     free(boxes);
+    free(scores);
     free(scratch);
     /* Each image's faces leave at once, so a live stream of frames flows through. */
     if (rc == 0 && fflush(job->out) != 0)
@@ -262,10 +316,21 @@ int main(int argc, char **argv)
     vx_cascade *cascade = vx_cascade_load(cmd.cascade, &err);
     if (!cascade)
         vx_die(prog, 1, "%s", err.msg);
+    vx_net *verifier = NULL;
+    char shipped[4200];
+    const char *vpath = cmd.opencv || (cmd.verifier && strcmp(cmd.verifier, "none") == 0) ? NULL : cmd.verifier;
+    if (!cmd.opencv && !cmd.verifier) {
+        if (find_verifier(shipped, sizeof shipped) < 0)
+            vx_die(prog, 1, "no face verifier (verifier.vxm in ../share/vibelux beside the program); "
+                            "give --verifier FILE, --verifier none or --opencv");
+        vpath = shipped;
+    }
+    if (vpath && !(verifier = vx_net_load(vpath, &err)))
+        vx_die(prog, 1, "%s", err.msg);
     vx_output out;
     if (vx_output_open(&out, cmd.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
-    struct job job = {&cmd, cascade, out.file, {0}};
+    struct job job = {&cmd, cascade, verifier, out.file, {0}};
     vx_record_init(&job.crop);
     vx_record r;
     vx_record_init(&r);
@@ -284,5 +349,6 @@ int main(int argc, char **argv)
     vx_record_free(&r);
     vx_record_free(&job.crop);
     vx_cascade_free(cascade);
+    vx_net_free(verifier);
     return 0;
 }

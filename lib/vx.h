@@ -394,6 +394,29 @@ void vx_detect_params_init(vx_detect_params *p);
 int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width, int height, size_t stride,
                       const vx_detect_params *p, vx_box **boxes, size_t *nboxes, vx_error *err);
 
+/* The default detector, better than OpenCV's on real photos. The image is padded on every side
+ * by `pad` times its smaller side (edges repeated), so a face that fills the frame still fits the
+ * cascade's window; the cascade's candidates (with the detect parameters, whose neighbours are
+ * fewer than OpenCV's) are cropped (margin 0) to the verifier's input and kept when its class 0
+ * (face) has at least `threshold` probability; a box whose centre lies in a better box, at most
+ * twice its size, goes too. Boxes come best first, by strength then score, in image pixels (they
+ * may reach beyond the edges), with each box's face probability in *scores (malloc'd, NULL when
+ * no box). verifier may be NULL: the candidates unverified, each scored 1. */
+typedef struct vx_find_params {
+    vx_detect_params detect;
+    double pad;       /* fraction of the smaller side */
+    double threshold; /* face probability */
+} vx_find_params;
+/* Stretches n gray pixels to mean 128 and standard deviation 48 (clamped to 0..255; a flat patch
+ * becomes 128), as the verifier sees every crop: faces in photos differ from FER's in contrast and
+ * brightness far more than in shape, and the cascade also judges windows by normalised sums. */
+void vx_crop_normalise(unsigned char *px, size_t n);
+/* detect as vx_detect_params_init with 2 neighbours, pad 0.25, threshold 0.5. */
+void vx_find_params_init(vx_find_params *p);
+int vx_faces_find(const vx_cascade *c, vx_net *verifier, const unsigned char *gray, int width, int height,
+                  size_t stride, const vx_find_params *p, vx_box **boxes, float **scores, size_t *nboxes,
+                  vx_error *err);
+
 /* The parts, for tests and for other detectors. */
 /* cv::resize(src, dst, Size(dw, dh), 0, 0, INTER_LINEAR_EXACT) on 8-bit gray. */
 int vx_resize_linear_exact(const unsigned char *src, int sw, int sh, size_t sstride, unsigned char *dst, int dw,
