@@ -12,6 +12,8 @@ folder of PNG/PNM frames (taken in name order). The vx-* programs are found on P
   -f, --fps N        frames analysed per second (default 5)
   -a, --alpha A      weight of each new frame in the moving average (default 0.3)
   -s, --size WxH     camera frame size (default 640x480)
+  -w, --width N      frames are scaled to N pixels wide before detection (default 320: a face in
+                     front of a camera is large, and smaller frames keep the pipeline live)
       --fast         a video file as fast as it decodes, not at its own pace
       --text         a tab-separated line per face instead of bars (see vx-bars --text)
       --detector ARGS  extra vx-facecrop options, e.g. '--opencv'
@@ -20,7 +22,7 @@ folder of PNG/PNM frames (taken in name order). The vx-* programs are found on P
 Frames without a face are skipped; the bars keep the last faces' average.
 Stop it with Ctrl-C."
 
-model=models/face.vxm fps=5 alpha=0.3 size=640x480 fast=0 text=() detector=() sources=()
+model=models/face.vxm fps=5 alpha=0.3 size=640x480 width=320 fast=0 text=() detector=() sources=()
 while [ $# -gt 0 ]; do
     case $1 in
     -h|--help) echo "$usage"; exit 0 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     -f|--fps) fps=${2:?}; shift ;;
     -a|--alpha) alpha=${2:?}; shift ;;
     -s|--size) size=${2:?}; shift ;;
+    -w|--width) width=${2:?}; shift ;;
     --fast) fast=1 ;;
     --text) text=(--text) ;;
     --detector) read -r -a detector <<< "${2:?}"; shift ;;
@@ -42,6 +45,8 @@ done
 set -- "${sources[@]}"
 [ $# -le 1 ] || { echo "$me: one SOURCE at most (see --help)" >&2; exit 2; }
 [[ $fps =~ ^[0-9]+([.][0-9]+)?$ ]] && [ "$fps" != 0 ] || { echo "$me: --fps: '$fps' is not a positive number" >&2; exit 2; }
+[[ $width =~ ^[1-9][0-9]*$ ]] || { echo "$me: --width: '$width' is not a positive whole number" >&2; exit 2; }
+filter="fps=$fps,scale=$width:-2"
 source=${1:-/dev/video0}
 
 for p in vx-facecrop vx-infer vx-bars; do
@@ -53,7 +58,7 @@ done
 frames() {
     local quiet=(-hide_banner -loglevel error -nostdin)
     if [ -c "$source" ]; then
-        ffmpeg "${quiet[@]}" -f v4l2 -video_size "$size" -i "$source" -vf "fps=$fps" -f image2pipe -vcodec ppm -
+        ffmpeg "${quiet[@]}" -f v4l2 -video_size "$size" -i "$source" -vf "$filter" -f image2pipe -vcodec ppm -
     elif [ -d "$source" ]; then
         shopt -s nullglob nocaseglob
         local f list=("$source"/*.{png,pnm,pgm,ppm,pam})
@@ -63,7 +68,7 @@ frames() {
     elif [ -f "$source" ]; then
         local pace=(-re)
         [ $fast = 1 ] && pace=()
-        ffmpeg "${quiet[@]}" "${pace[@]}" -i "$source" -vf "fps=$fps" -f image2pipe -vcodec ppm -
+        ffmpeg "${quiet[@]}" "${pace[@]}" -i "$source" -vf "$filter" -f image2pipe -vcodec ppm -
     else
         echo "$me: $source is no camera, video file or folder" >&2
         return 1
@@ -78,6 +83,9 @@ if [ ! -e "$source" ]; then
     fi
     exit 1
 fi
+# One thread each: the stages already run side by side, and OpenMP threads waiting on a busy core
+# for work as small as one frame cost more than they give.
+export OMP_NUM_THREADS=1
 frames | vx-facecrop --allow-none "${detector[@]}" | vx-infer --unbuffered "$model" |
     vx-bars --alpha "$alpha" "${text[@]}"
 status=("${PIPESTATUS[@]}")
