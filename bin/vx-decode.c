@@ -14,8 +14,8 @@ static const char usage[] =
     "Usage: vx-decode [OPTION]... [FILE|DIR]...\n"
     "Decode images and audio into a tensor stream, one record per file (standard input when no\n"
     "FILE or '-'). The kind is told by content: PNG, PBM/PGM/PPM/PAM, else audio through libsox.\n"
-    "Images back to back on standard input (ffmpeg -f image2pipe) are each a record, written as\n"
-    "they arrive: keyed stdin, stdin:2, stdin:3, ...\n"
+    "Images back to back in a file or on standard input (ffmpeg -f image2pipe) are each a record,\n"
+    "written as they arrive: keyed FILE (or stdin), FILE:2, FILE:3, ...\n"
     "A DIR is a data set DIR/CLASS/FILE: class folders and their files in name order, labelled.\n"
     "\n"
     "Images, as [channels, height, width]:\n"
@@ -112,12 +112,13 @@ static int emit(struct run *run, const char *path, int label, const char *classe
     return 0;
 }
 
-/* Standard input: every image of a concatenated stream (ffmpeg image2pipe), each written and
- * flushed as it is decoded so a live stream flows on; or one audio record. */
-static int decode_stdin(struct run *run, vx_error *err)
+/* A file or standard input: every image of it (netpbm files and ffmpeg image2pipe streams hold
+ * several), each written and flushed as it is decoded so a live stream flows on; or one audio
+ * record. */
+static int decode_input(struct run *run, const char *path, vx_error *err)
 {
     int got;
-    while ((got = vx_decode_stdin(&run->decoder, &run->record, err)) == 1) {
+    while ((got = vx_decode_next(&run->decoder, path, &run->record, err)) == 1) {
         if (vx_record_write(run->out.file, &run->record, err) < 0)
             return -1;
         if (fflush(run->out.file) != 0)
@@ -154,10 +155,7 @@ static int decode_all(struct run *run, const struct cmdline *cmd, vx_error *err)
     for (int i = 0; i < ninputs; i++) {
         struct stat st;
         int is_dir = strcmp(inputs[i], "-") != 0 && stat(inputs[i], &st) == 0 && S_ISDIR(st.st_mode);
-        int is_stdin = strcmp(inputs[i], "-") == 0;
-        if (is_dir ? decode_dataset(run, inputs[i], &cmd->dataset, err) < 0
-            : is_stdin ? decode_stdin(run, err) < 0
-                       : emit(run, inputs[i], VX_NO_LABEL, NULL, err) < 0)
+        if (is_dir ? decode_dataset(run, inputs[i], &cmd->dataset, err) < 0 : decode_input(run, inputs[i], err) < 0)
             return -1;
         if (!is_dir)
             vx_progress_update(&run->progress, "files", (size_t)i + 1, (size_t)ninputs);

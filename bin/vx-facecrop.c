@@ -15,8 +15,9 @@ static const char usage[] =
     "Usage: vx-facecrop [OPTION]... [FILE]...\n"
     "Find faces in images and write each as a SIZExSIZE gray u8 record [1,SIZE,SIZE] keyed KEY#I,\n"
     "with metadata box=\"x y w h\" and strength=N (raw detections merged into the box). A FILE is a\n"
-    "tensor stream of image records or a PNG/PNM image; standard input (no FILE, or '-') is a stream\n"
-    "or PNG/PNM images back to back (ffmpeg -f image2pipe), keyed stdin, stdin:2, ...\n"
+    "tensor stream of image records or PNG/PNM images (several back to back, as netpbm files and\n"
+    "ffmpeg -f image2pipe hold them, keyed FILE, FILE:2, ...); standard input (no FILE, or '-') is\n"
+    "either, keyed stdin, stdin:2, ...\n"
     "Faces are numbered from the best: the strongest (most detections merged), then the likeliest\n"
     "to the verifier; with --opencv from the largest. By default only the first (#0) is written.\n"
     "An image without a face is an error (exit 1) unless --allow-none.\n"
@@ -249,53 +250,37 @@ static int process(struct job *job, const vx_record *r, vx_error *err)
     return rc;
 }
 
-/* A FILE argument: a tensor stream, or a PNG/PNM image read through the decoders. */
+/* A FILE argument or standard input: a tensor stream, or PNG/PNM images (several back to back in
+ * a netpbm file or an ffmpeg image2pipe stream), each handled as it arrives. */
 static int process_input(struct job *job, const char *path, vx_record *r, vx_error *err)
 {
     FILE *f = vx_open_input(path, err);
     if (!f)
         return -1;
-    int is_stdin = f == stdin, rc = 0;
-    unsigned char head[8];
-    size_t got = 0;
-    if (!is_stdin) {
-        got = fread(head, 1, sizeof head, f);
-        if (fseek(f, 0, SEEK_SET) != 0)
-            rc = vx_fail(err, "%s: cannot rewind", path);
-    }
-    enum vx_media kind = is_stdin ? VX_MEDIA_OTHER : vx_media_sniff(head, got);
-    int first = is_stdin ? getc(f) : EOF;
+    int is_stdin = f == stdin, rc = 0, more;
+    const char *where = is_stdin ? "stdin" : path;
+    /* The first byte tells an image ('P' or PNG's 0x89) from a stream ("VXTS"). */
+    int first = getc(f);
     if (first != EOF && ungetc(first, f) == EOF)
-        rc = vx_fail(err, "stdin: cannot push back a byte");
-    if (rc < 0) {
-        /* reported above */
-    } else if (first == 'P' || first == 0x89) {
-        /* Images back to back (ffmpeg -f image2pipe), each handled as it arrives. */
+        rc = vx_fail(err, "%s: cannot push back a byte", where);
+    if (rc == 0 && (first == 'P' || first == 0x89)) {
+        vx_close_input(f);
         vx_decoder dec;
         vx_decode_opts o;
         vx_decode_opts_init(&o);
         vx_decoder_init(&dec, &o);
-        int more;
-        while ((more = vx_decode_stdin(&dec, r, err)) == 1 && (rc = process(job, r, err)) == 0)
+        while ((more = vx_decode_next(&dec, path, r, err)) == 1 && (rc = process(job, r, err)) == 0)
             ;
         if (more < 0)
             rc = -1;
         vx_decoder_end(&dec);
-    } else if (kind == VX_MEDIA_PNG || kind == VX_MEDIA_PNM) {
-        vx_decode_opts o;
-        vx_decode_opts_init(&o);
-        rc = kind == VX_MEDIA_PNG ? vx_png_read(f, path, &o, r, err) : vx_pnm_read(f, path, &o, r, err);
-        if (rc == 0)
-            rc = vx_record_set_key(r, path, err);
-        r->label = VX_NO_LABEL;
-        if (rc == 0)
-            rc = process(job, r, err);
-    } else if (!is_stdin && (got < 4 || memcmp(head, "VXTS", 4) != 0)) {
+        return rc;
+    }
+    if (rc == 0 && !is_stdin && first != 'V') {
         rc = vx_fail(err, "%s: neither a tensor stream nor a PNG/PNM image", path);
-    } else {
+    } else if (rc == 0) {
         vx_reader rd;
-        vx_reader_init(&rd, f, is_stdin ? "stdin" : path);
-        int more;
+        vx_reader_init(&rd, f, where);
         while ((more = vx_reader_next(&rd, r, err)) == 1 && (rc = process(job, r, err)) == 0)
             ;
         if (more < 0)

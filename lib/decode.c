@@ -34,6 +34,9 @@ void vx_decoder_init(vx_decoder *d, const vx_decode_opts *o)
 
 void vx_decoder_end(vx_decoder *d)
 {
+    if (d->in)
+        vx_close_input(d->in);
+    d->in = NULL;
     if (d->audio_started)
         vx_audio_end();
     free(d->buf);
@@ -148,29 +151,52 @@ int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record
     return decode_image(c == 'P' ? VX_MEDIA_PNM : VX_MEDIA_PNG, f, where, o, r, err) < 0 ? -1 : 1;
 }
 
-int vx_decode_stdin(vx_decoder *d, vx_record *r, vx_error *err)
+/* Ends vx_decode_next's reading of the current input. */
+static int next_done(vx_decoder *d, int result)
 {
-    if (d->stdin_done)
+    if (d->in)
+        vx_close_input(d->in);
+    d->in = NULL;
+    d->images = 0;
+    return result;
+}
+
+int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
+{
+    int from_stdin = !path || strcmp(path, "-") == 0;
+    const char *where = from_stdin ? "stdin" : path;
+    if (d->finished) {
+        d->finished = 0;
         return 0;
-    if (d->stdin_images == 0) {
-        int c = getc(stdin);
-        if (c != EOF && ungetc(c, stdin) == EOF)
-            return vx_fail(err, "stdin: cannot push back a byte");
-        if (c != 'P' && c != 0x89) {
-            d->stdin_done = 1;
-            return vx_decode_file(d, "-", r, err) < 0 ? -1 : 1;
+    }
+    if (!d->in) {
+        FILE *f = vx_open_input(from_stdin ? NULL : path, err);
+        if (!f)
+            return -1;
+        int c = getc(f);
+        if (c != EOF && ungetc(c, f) == EOF) {
+            vx_close_input(f);
+            return vx_fail(err, "%s: cannot push back a byte", where);
         }
+        if (c != 'P' && c != 0x89) {
+            /* Not an image (or empty): one record, decoded as a whole file; stdin keeps the byte. */
+            vx_close_input(f);
+            int rc = vx_decode_file(d, path, r, err);
+            d->finished = rc == 0;
+            return rc < 0 ? -1 : 1;
+        }
+        d->in = f;
     }
-    int got = vx_image_next(stdin, "stdin", &d->opts, r, err);
-    if (got <= 0) {
-        d->stdin_done = 1;
-        return got;
-    }
-    char key[32];
-    if (++d->stdin_images == 1)
-        snprintf(key, sizeof key, "stdin");
+    int got = vx_image_next(d->in, where, &d->opts, r, err);
+    if (got <= 0)
+        return next_done(d, got);
+    char key[VX_MAX_TEXT];
+    if (++d->images == 1)
+        snprintf(key, sizeof key, "%s", where);
     else
-        snprintf(key, sizeof key, "stdin:%zu", d->stdin_images);
+        snprintf(key, sizeof key, "%.*s:%zu", VX_MAX_TEXT - 32, where, d->images);
     r->label = VX_NO_LABEL;
-    return vx_record_set_key(r, key, err) < 0 ? -1 : 1;
+    if (vx_record_set_key(r, key, err) < 0)
+        return next_done(d, -1);
+    return 1;
 }

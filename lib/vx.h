@@ -202,16 +202,18 @@ typedef struct vx_decoder {
     int audio_started;
     unsigned char *buf; /* holds a whole input that cannot be rewound (stdin, pipes) */
     size_t bufcap;
-    size_t stdin_images; /* images vx_decode_stdin has read */
-    int stdin_done;
+    FILE *in;      /* the input vx_decode_next is reading images from, NULL between inputs */
+    size_t images; /* images read from it */
+    int finished;  /* vx_decode_next gave a whole input as one record: 0 comes next */
 } vx_decoder;
 void vx_decoder_init(vx_decoder *d, const vx_decode_opts *o);
 int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err);
-/* Standard input may carry several images back to back, as ffmpeg's `-f image2pipe` writes them:
- * each call reads the next one where it stands (1), until the end (0), so frames are decoded as
- * they arrive. The first is keyed "stdin", the Nth "stdin:N". Input that starts with neither a
- * PNG nor a PNM signature (audio) is read whole as one record, as vx_decode_file reads it. */
-int vx_decode_stdin(vx_decoder *d, vx_record *r, vx_error *err);
+/* A file, or standard input (path NULL or "-"), may carry several PNG/PNM images back to back, as
+ * netpbm allows and ffmpeg's `-f image2pipe` writes: each call with the same path reads the next
+ * image where the input stands (1), until its end (0), so frames are decoded as they arrive. The
+ * first is keyed by the path ("stdin"), the Nth "PATH:N". An input that starts with neither a PNG
+ * nor a PNM signature (audio) is one record, as vx_decode_file reads it. */
+int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err);
 /* The next PNG or PNM image of f where it stands (whitespace between images is skipped): 1 an
  * image, 0 at the end of f, -1 on an error or on anything else. The caller sets key and label. */
 int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record *r, vx_error *err);

@@ -1,10 +1,10 @@
 #!/bin/bash
 # webcam.t — the live pipeline without a camera: images back to back on standard input (as ffmpeg's
-# image2pipe writes them) through vx-decode and vx-facecrop, output flushed frame by frame
+# image2pipe writes them) or in a file, through vx-decode and vx-facecrop, output flushed frame by frame
 # (vx-facecrop, vx-infer -u), vx-bars' moving average and errors, pipelines/webcam.sh on a video
 # file and a folder of frames, its no-camera message, and pipelines/face-picture.sh's PNG.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 28
 
 photo=$src/data/samples/face.png
 cascade=/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml
@@ -22,6 +22,8 @@ cat "$photo" "$photo" | vx-decode - | vx-ls -q | cut -f1 | tr '\n' ' ' | grep -q
 ok $? "vx-decode: two PNGs back to back are two records"
 printf 'P5\n2 2\n255\nabcd' | cat face.ppm - | vx-decode | vx-ls -q | cut -f4 | tr '\n' ' ' | grep -qx '1x256x256 1x2x2 '
 ok $? "vx-decode: a PPM then a PGM"
+keys=$(vx-decode frames.ppm | vx-ls -q | cut -f1 | tr '\n' ' ')
+[ "$keys" = "frames.ppm frames.ppm:2 frames.ppm:3 frames.ppm:4 " ]; ok $? "vx-decode: a file of four PPMs (netpbm allows it): $keys"
 err=$(printf 'junk' | cat face.ppm - | vx-decode 2>&1 >/dev/null); rc=$?
 [ $rc = 1 ] && [ "$err" = "vx-decode: stdin: not a PNG or PNM image (first byte 0x6a)" ]; ok $? "junk after an image: '$err'"
 err=$(head -c 1000 face.ppm | cat face.ppm - | vx-decode 2>&1 >/dev/null); rc=$?
@@ -30,6 +32,8 @@ err=$(head -c 1000 face.ppm | cat face.ppm - | vx-decode 2>&1 >/dev/null); rc=$?
 if [ -r "$cascade" ]; then
     out=$(vx-facecrop -t --allow-none < frames.ppm | cut -d' ' -f1 | tr '\n' ' ')
     [ "$out" = "stdin stdin:2 stdin:4 " ]; ok $? "vx-facecrop: PPMs on standard input, the upside-down one has no face: $out"
+    out=$(vx-facecrop -t --allow-none frames.ppm | cut -d' ' -f1 | tr '\n' ' ')
+    [ "$out" = "frames.ppm frames.ppm:2 frames.ppm:4 " ]; ok $? "vx-facecrop: the same images in a file: $out"
     out=$(vx-decode < frames.ppm | vx-facecrop -t --allow-none | cut -d' ' -f1 | tr '\n' ' ')
     [ "$out" = "stdin stdin:2 stdin:4 " ]; ok $? "vx-facecrop: the same through vx-decode"
     err=$(vx-facecrop -t < frames.ppm 2>&1 >/dev/null); [ $? = 1 ] && [ "$err" = "vx-facecrop: stdin:3: no face found" ]
@@ -40,7 +44,7 @@ if [ -r "$cascade" ]; then
     [[ $line == "stdin "[0-9]* ]]; ok $? "vx-facecrop: the first frame's face leaves before the input ends: '$line'"
     exec 3<&-
 else
-    for i in 1 2 3 4; do skip "no $cascade (apt-get install opencv-data)"; done
+    for i in 1 2 3 4 5; do skip "no $cascade (apt-get install opencv-data)"; done
 fi
 
 # --- a throwaway 7-class model (the pipeline's shape, not its accuracy) and vx-infer -u
