@@ -89,9 +89,16 @@ deps:
 	fi
 
 # ----------------------------------------------------------------- demo
+# The bundled portrait: what it holds, then the face found in it and the emotions read from it.
 DEMO_SAMPLE = data/samples/face.png
+DEMO_MODEL  = models/face.vxm
 demo: $(PROGS)
 	$(BUILD)/bin/vx-decode $(DEMO_SAMPLE) | $(BUILD)/bin/vx-ls
+	$(BUILD)/bin/vx-facecrop --text $(DEMO_SAMPLE)
+	@if [ -f $(DEMO_MODEL) ]; then \
+	  echo "$(BUILD)/bin/vx-facecrop $(DEMO_SAMPLE) | $(BUILD)/bin/vx-infer $(DEMO_MODEL) | $(BUILD)/bin/vx-bars --ascii"; \
+	  $(BUILD)/bin/vx-facecrop $(DEMO_SAMPLE) | $(BUILD)/bin/vx-infer $(DEMO_MODEL) | $(BUILD)/bin/vx-bars --ascii; \
+	else echo "demo: no $(DEMO_MODEL) yet (make $(DEMO_MODEL) FER=...): emotions skipped"; fi
 
 # --------------------------------------------------------------- install
 install: $(PROGS)
