@@ -1,5 +1,5 @@
 /* facefind.c — the default face detector: OpenCV's cascade on a padded image for candidates, a
- * small face/non-face network to reject the false ones, and a ranking by strength, not size. */
+ * small face/non-face network to reject the false ones, and a ranking by evidence, not size. */
 #include "vx.h"
 
 #include <math.h>
@@ -101,9 +101,18 @@ done:
     return rc;
 }
 
+/* The evidence for a face: the verifier's log-odds plus the log of the cascade's strength (how
+ * many raw detections agree), so a strong cascade group needs the verifier's agreement too, and
+ * one the verifier is sure of needs only a few detections. Unverified, the strength alone. */
+static double evidence(const struct cand *c)
+{
+    double p = c->score < 1e-6 ? 1e-6 : c->score > 1 - 1e-6 ? 1 - 1e-6 : c->score;
+    return log(p / (1 - p)) + log(c->b.strength > 1 ? c->b.strength : 1);
+}
+
 static int better(const struct cand *a, const struct cand *b)
 {
-    return a->b.strength != b->b.strength ? a->b.strength > b->b.strength : a->score > b->score;
+    return evidence(a) > evidence(b);
 }
 
 /* b lies in a: its centre inside a, and a at most twice as wide. */

@@ -401,7 +401,8 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
  * cascade's window; the cascade's candidates (with the detect parameters, whose neighbours are
  * fewer than OpenCV's) are cropped (margin 0) to the verifier's input and kept when its class 0
  * (face) has at least `threshold` probability; a box whose centre lies in a better box, at most
- * twice its size, goes too. Boxes come best first, by strength then score, in image pixels (they
+ * twice its size, goes too. Boxes come best first, by the verifier's log-odds plus the log of
+ * the strength (the strength alone unverified), in image pixels (they
  * may reach beyond the edges), with each box's face probability in *scores (malloc'd, NULL when
  * no box). verifier may be NULL: the candidates unverified, each scored 1. */
 typedef struct vx_find_params {

@@ -4,6 +4,7 @@
 # Usage: tests/facecrop-eval.sh [-v] PHOTOS_DIR [VX-FACECROP OPTION]...   (-v: a line per photo)
 # A box finds a face when its centre lies inside the face's hand-drawn box and its width is within
 # half to twice the face's; each face is found at most once, and every other box is false.
+# first-false counts photos with faces whose first box (the one written without --all) is false.
 set -euo pipefail
 verbose=0
 [ "${1:-}" = -v ] && { verbose=1; shift; }
@@ -25,8 +26,9 @@ awk -v verbose=$verbose '
       for (k = 0; k < nf[$1]; k++)
           if (!used[$1, k] && cx >= fx[$1, k] && cx < fx[$1, k] + fw[$1, k] && cy >= fy[$1, k] && cy < fy[$1, k] + fh[$1, k] &&
               $4 >= fw[$1, k] / 2 && $4 <= 2 * fw[$1, k]) { hit = k; break }
-      if (hit >= 0) { used[$1, hit] = 1; found[$1]++ } else { false[$1]++; falsebox[$1] = falsebox[$1] " " $2 "," $3 "," $4 "," $5 } }
+      if (hit >= 0) { used[$1, hit] = 1; found[$1]++ } else { false[$1]++; falsebox[$1] = falsebox[$1] " " $2 "," $3 "," $4 "," $5 }
+      if (!seen[$1]++ && nf[$1] && hit < 0) firstfalse++ }
     END { for (p in photos) { faces += nf[p]; f += found[p]; x += false[p]; n++
               if (verbose) printf "%-24s faces %d found %d false %d%s\n", p, nf[p], found[p], false[p], falsebox[p] | "sort" }
           close("sort")
-          printf "photos %d faces %d found %d false %d\n", n, faces, f, x }' "$truth" "$tmp/boxes"
+          printf "photos %d faces %d found %d false %d first-false %d\n", n, faces, f, x, firstfalse }' "$truth" "$tmp/boxes"
