@@ -264,19 +264,16 @@ static int process_input(struct job *job, const char *path, vx_record *r, vx_err
     if (first != EOF && ungetc(first, f) == EOF)
         rc = vx_fail(err, "%s: cannot push back a byte", where);
     if (rc == 0 && (first == 'P' || first == 0x89)) {
-        vx_close_input(f);
         vx_decoder dec;
         vx_decode_opts o;
         vx_decode_opts_init(&o);
         vx_decoder_init(&dec, &o);
-        while ((more = vx_decode_next(&dec, path, r, err)) == 1 && (rc = process(job, r, err)) == 0)
+        while ((more = vx_decode_image_next(&dec, f, where, r, err)) == 1 && (rc = process(job, r, err)) == 0)
             ;
         if (more < 0)
             rc = -1;
         vx_decoder_end(&dec);
-        return rc;
-    }
-    if (rc == 0 && !is_stdin && first != 'V') {
+    } else if (rc == 0 && !is_stdin && first != 'V') {
         rc = vx_fail(err, "%s: neither a tensor stream nor a PNG/PNM image", path);
     } else if (rc == 0) {
         vx_reader rd;

@@ -116,30 +116,38 @@ static int decode_open(vx_decoder *d, FILE *f, const char *path, const char *whe
                     : vx_audio_read(where, d->buf, len, &d->opts, r, err);
 }
 
-int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
+/* The whole of an open input as one record, keyed `where`. */
+static int decode_whole(vx_decoder *d, FILE *f, const char *path, const char *where, vx_record *r, vx_error *err)
 {
-    int from_stdin = !path || strcmp(path, "-") == 0;
-    const char *where = from_stdin ? "stdin" : path;
-    FILE *f = vx_open_input(from_stdin ? NULL : path, err);
-    if (!f)
-        return -1;
     if (r->meta)
         r->meta[0] = '\0'; /* a reused record must not keep the last file's metadata */
     int rc = decode_open(d, f, path, where, r, err);
-    vx_close_input(f);
     if (rc == 0 && vx_record_set_key(r, where, err) < 0)
         rc = -1;
     r->label = VX_NO_LABEL;
     return rc;
 }
 
-int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record *r, vx_error *err)
+int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
+{
+    int from_stdin = !path || strcmp(path, "-") == 0;
+    FILE *f = vx_open_input(from_stdin ? NULL : path, err);
+    if (!f)
+        return -1;
+    int rc = decode_whole(d, f, path, from_stdin ? "stdin" : path, r, err);
+    vx_close_input(f);
+    return rc;
+}
+
+int vx_decode_image_next(vx_decoder *d, FILE *f, const char *where, vx_record *r, vx_error *err)
 {
     int c;
     while ((c = getc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r')
         ;
-    if (c == EOF)
+    if (c == EOF) {
+        d->images = 0;
         return ferror(f) ? vx_fail(err, "%s: read error: %s", where, strerror(errno)) : 0;
+    }
     /* One byte is all stdio promises to push back; 'P' and 0x89 are enough to choose the reader,
      * which then checks the whole signature. */
     if (ungetc(c, f) == EOF)
@@ -148,10 +156,18 @@ int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record
         return vx_fail(err, "%s: not a PNG or PNM image (first byte 0x%02x)", where, (unsigned)c);
     if (r->meta)
         r->meta[0] = '\0';
-    return decode_image(c == 'P' ? VX_MEDIA_PNM : VX_MEDIA_PNG, f, where, o, r, err) < 0 ? -1 : 1;
+    if (decode_image(c == 'P' ? VX_MEDIA_PNM : VX_MEDIA_PNG, f, where, &d->opts, r, err) < 0)
+        return -1;
+    char key[VX_MAX_TEXT];
+    if (++d->images == 1)
+        snprintf(key, sizeof key, "%s", where);
+    else
+        snprintf(key, sizeof key, "%.*s:%zu", VX_MAX_TEXT - 32, where, d->images);
+    r->label = VX_NO_LABEL;
+    return vx_record_set_key(r, key, err) < 0 ? -1 : 1;
 }
 
-/* Ends vx_decode_next's reading of the current input. */
+/* Ends vx_decode_next's reading of the current input with `result`. */
 static int next_done(vx_decoder *d, int result)
 {
     if (d->in)
@@ -170,33 +186,19 @@ int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
         return 0;
     }
     if (!d->in) {
-        FILE *f = vx_open_input(from_stdin ? NULL : path, err);
-        if (!f)
+        if (!(d->in = vx_open_input(from_stdin ? NULL : path, err)))
             return -1;
-        int c = getc(f);
-        if (c != EOF && ungetc(c, f) == EOF) {
-            vx_close_input(f);
-            return vx_fail(err, "%s: cannot push back a byte", where);
-        }
+        int c = getc(d->in);
+        if (c != EOF && ungetc(c, d->in) == EOF)
+            return next_done(d, vx_fail(err, "%s: cannot push back a byte", where));
         if (c != 'P' && c != 0x89) {
-            /* Not an image (or empty): one record, decoded as a whole file; stdin keeps the byte. */
-            vx_close_input(f);
-            int rc = vx_decode_file(d, path, r, err);
+            /* Not an image (or empty): one record of the whole input, read from where it stands
+             * so that a pipe loses nothing. */
+            int rc = decode_whole(d, d->in, path, where, r, err);
             d->finished = rc == 0;
-            return rc < 0 ? -1 : 1;
+            return next_done(d, rc < 0 ? -1 : 1);
         }
-        d->in = f;
     }
-    int got = vx_image_next(d->in, where, &d->opts, r, err);
-    if (got <= 0)
-        return next_done(d, got);
-    char key[VX_MAX_TEXT];
-    if (++d->images == 1)
-        snprintf(key, sizeof key, "%s", where);
-    else
-        snprintf(key, sizeof key, "%.*s:%zu", VX_MAX_TEXT - 32, where, d->images);
-    r->label = VX_NO_LABEL;
-    if (vx_record_set_key(r, key, err) < 0)
-        return next_done(d, -1);
-    return 1;
+    int got = vx_decode_image_next(d, d->in, where, r, err);
+    return got == 1 ? 1 : next_done(d, got);
 }

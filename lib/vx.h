@@ -203,7 +203,7 @@ typedef struct vx_decoder {
     unsigned char *buf; /* holds a whole input that cannot be rewound (stdin, pipes) */
     size_t bufcap;
     FILE *in;      /* the input vx_decode_next is reading images from, NULL between inputs */
-    size_t images; /* images read from it */
+    size_t images; /* images read from the current input */
     int finished;  /* vx_decode_next gave a whole input as one record: 0 comes next */
 } vx_decoder;
 void vx_decoder_init(vx_decoder *d, const vx_decode_opts *o);
@@ -214,9 +214,10 @@ int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
  * first is keyed by the path ("stdin"), the Nth "PATH:N". An input that starts with neither a PNG
  * nor a PNM signature (audio) is one record, as vx_decode_file reads it. */
 int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err);
-/* The next PNG or PNM image of f where it stands (whitespace between images is skipped): 1 an
- * image, 0 at the end of f, -1 on an error or on anything else. The caller sets key and label. */
-int vx_image_next(FILE *f, const char *where, const vx_decode_opts *o, vx_record *r, vx_error *err);
+/* The same on an input the caller opened (and closes), standing at a PNG or PNM image: the next
+ * image (whitespace between images is skipped), keyed `where`, then "where:N"; 1 an image, 0 at
+ * the end, -1 on an error or anything that is no image. */
+int vx_decode_image_next(vx_decoder *d, FILE *f, const char *where, vx_record *r, vx_error *err);
 void vx_decoder_end(vx_decoder *d);
 
 /* A folder-per-class data set: DIR/CLASS/FILE. Class folders in byte order of their names, files

@@ -4,7 +4,7 @@
 # (vx-facecrop, vx-infer -u), vx-bars' moving average and errors, pipelines/webcam.sh on a video
 # file and a folder of frames, its no-camera message, and pipelines/face-picture.sh's PNG.
 . "$(dirname "$0")/lib.sh"
-plan 28
+plan 30
 
 photo=$src/data/samples/face.png
 cascade=/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml
@@ -24,6 +24,10 @@ printf 'P5\n2 2\n255\nabcd' | cat face.ppm - | vx-decode | vx-ls -q | cut -f4 | 
 ok $? "vx-decode: a PPM then a PGM"
 keys=$(vx-decode frames.ppm | vx-ls -q | cut -f1 | tr '\n' ' ')
 [ "$keys" = "frames.ppm frames.ppm:2 frames.ppm:3 frames.ppm:4 " ]; ok $? "vx-decode: a file of four PPMs (netpbm allows it): $keys"
+keys=$(vx-decode <(cat frames.ppm) | vx-ls -q | cut -f1 | sed 's|.*/||' | tr '\n' ' ')
+[[ $keys =~ ^([0-9]+)\ \1:2\ \1:3\ \1:4\ $ ]]; ok $? "vx-decode: the same through a named pipe: $keys"
+sox -n -r 8000 -c 1 tone.wav synth 0.05 sine 440 2>/dev/null
+[ "$(vx-decode -r 8000 <(cat tone.wav) | vx-ls -q | cut -f3,4)" = "$(printf 'f32\t400')" ]; ok $? "vx-decode: audio through a named pipe is one record, nothing lost"
 err=$(printf 'junk' | cat face.ppm - | vx-decode 2>&1 >/dev/null); rc=$?
 [ $rc = 1 ] && [ "$err" = "vx-decode: stdin: not a PNG or PNM image (first byte 0x6a)" ]; ok $? "junk after an image: '$err'"
 err=$(head -c 1000 face.ppm | cat face.ppm - | vx-decode 2>&1 >/dev/null); rc=$?
