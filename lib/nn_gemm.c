@@ -173,6 +173,9 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
 #ifdef _OPENMP
     nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #endif
+    /* Below about a million multiply-adds, a parallel region costs more than it saves. */
+    if ((double)M * N * K < 1e6)
+        nthreads = 1;
     /* Tiles as large as the caches allow, split until every thread has a few to take. The tiling
      * only decides who computes an element, never the order of its sum, so results stay exact. */
     int mc = round_up(imin(M, MC_MAX), MR), nc = round_up(imin(N, NC_MAX), NR);
