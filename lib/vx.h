@@ -405,7 +405,8 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
  * twice its size, goes too. Boxes come best first, by the verifier's log-odds plus the log of
  * the strength (the strength alone unverified), in image pixels (they
  * may reach beyond the edges), with each box's face probability in *scores (malloc'd, NULL when
- * no box). verifier may be NULL: the candidates unverified, each scored 1. */
+ * no box). verifier may be NULL: the candidates unverified, each scored 1. Memory: a padded copy
+ * of the image, (w + 2 pad)(h + 2 pad) bytes, beside the cascade's own. */
 typedef struct vx_find_params {
     vx_detect_params detect;
     double pad;       /* fraction of the smaller side */
