@@ -23,23 +23,61 @@ _Static_assert(NN_GEMM_PACK == (size_t)(MC_MAX + NC_MAX) * KC, "packing buffer s
 static int imin(int a, int b) { return a < b ? a : b; }
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+#ifdef __AVX512F__
+/* In-register transpose: r[i] holds row i of a 16x16 block; afterwards r[j] holds its column j. */
+static void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[g + j]: each 128-bit lane L holds rows g..g+3 of column 4L + j */
+    for (int g = 0; g < 16; g += 4) {
+        u[g + 0] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+        u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
+        u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 even_lo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), odd_lo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        __m512 even_hi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 odd_hi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        r[j] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD);
+        r[4 + j] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);
+    }
+}
+
+static __mmask16 first_lanes(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* dst[k*ldd + r] = src[r*lds + k] for r < rows, k < ks (both <= 16); lanes rows..width-1 get 0. */
+static void transpose_block(const float *src, size_t lds, int rows, int ks, float *dst, int ldd, int width)
+{
+    __m512 r[16];
+    __mmask16 in = first_lanes(ks), out = first_lanes(width);
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + (size_t)i * lds) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int k = 0; k < ks; k++)
+        _mm512_mask_storeu_ps(dst + (size_t)k * ldd, out, r[k]);
+}
+
 /* op(A)[i0:i0+mc, p0:p0+kc] -> MR-row panels, each [kc][MR]; rows past mc are zero. */
 static void pack_a(int trans, const float *A, size_t lda, int i0, int mc, int p0, int kc, float *dst)
 {
     for (int ip = 0; ip < mc; ip += MR, dst += (size_t)kc * MR) {
         int rows = imin(MR, mc - ip);
         if (trans) {
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(p0 + k) * lda + i0 + ip;
-                for (int r = 0; r < MR; r++)
-                    dst[k * MR + r] = r < rows ? src[r] : 0.0f;
-            }
+            __mmask16 valid = first_lanes(rows), panel = first_lanes(MR);
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(dst + k * MR, panel,
+                                      _mm512_maskz_loadu_ps(valid, A + (size_t)(p0 + k) * lda + i0 + ip));
         } else {
-            for (int r = 0; r < MR; r++) {
-                const float *src = A + (size_t)(i0 + ip + r) * lda + p0;
-                for (int k = 0; k < kc; k++)
-                    dst[k * MR + r] = r < rows ? src[k] : 0.0f;
-            }
+            for (int k0 = 0; k0 < kc; k0 += 16)
+                transpose_block(A + (size_t)(i0 + ip) * lda + p0 + k0, lda, rows, imin(16, kc - k0), dst + k0 * MR,
+                                MR, MR);
         }
     }
 }
@@ -49,26 +87,24 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
 {
     for (int jp = 0; jp < nc; jp += NR, dst += (size_t)kc * NR) {
         int cols = imin(NR, nc - jp);
-        if (trans) {
-            for (int c = 0; c < NR; c++) {
-                const float *src = B + (size_t)(j0 + jp + c) * ldb + p0;
+        for (int half = 0; half < NR; half += 16) {
+            if (trans) {
+                for (int k0 = 0; k0 < kc; k0 += 16)
+                    transpose_block(B + (size_t)(j0 + jp + half) * ldb + p0 + k0, ldb, cols - half,
+                                    imin(16, kc - k0), dst + k0 * NR + half, NR, 16);
+            } else {
+                __mmask16 valid = first_lanes(cols - half);
                 for (int k = 0; k < kc; k++)
-                    dst[k * NR + c] = c < cols ? src[k] : 0.0f;
-            }
-        } else {
-            for (int k = 0; k < kc; k++) {
-                const float *src = B + (size_t)(p0 + k) * ldb + j0 + jp;
-                memcpy(dst + k * NR, src, (size_t)cols * sizeof *src);
-                memset(dst + k * NR + cols, 0, (size_t)(NR - cols) * sizeof *src);
+                    _mm512_store_ps(dst + k * NR + half,
+                                    _mm512_maskz_loadu_ps(valid, B + (size_t)(p0 + k) * ldb + j0 + jp + half));
             }
         }
     }
 }
 
-/* c[MR][NR] (ldc) = or += a-panel [kc][MR] @ b-panel [kc][NR]. */
-#ifdef __AVX512F__
+/* c[rows][cols] (ldc) = or += a-panel [kc][MR] @ b-panel [kc][NR]; rows <= MR, cols <= NR. */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
-                         int accumulate)
+                         int accumulate, int rows, int cols)
 {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
@@ -83,28 +119,57 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
     }
+    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
+        if (i >= rows)
+            break;
         float *row = c + (size_t)i * ldc;
         if (accumulate) {
-            c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(row));
-            c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(row + 16));
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, row));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, row + 16));
         }
-        _mm512_storeu_ps(row, c0[i]);
-        _mm512_storeu_ps(row + 16, c1[i]);
+        _mm512_mask_storeu_ps(row, m0, c0[i]);
+        _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
     }
 }
 #else
+/* op(A)[i0:i0+mc, p0:p0+kc] -> MR-row panels, each [kc][MR]; rows past mc are zero. */
+static void pack_a(int trans, const float *A, size_t lda, int i0, int mc, int p0, int kc, float *dst)
+{
+    for (int ip = 0; ip < mc; ip += MR, dst += (size_t)kc * MR) {
+        int rows = imin(MR, mc - ip);
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < MR; r++) {
+                size_t at = trans ? (size_t)(p0 + k) * lda + i0 + ip + r : (size_t)(i0 + ip + r) * lda + p0 + k;
+                dst[k * MR + r] = r < rows ? A[at] : 0.0f;
+            }
+    }
+}
+
+/* op(B)[p0:p0+kc, j0:j0+nc] -> NR-column panels, each [kc][NR]; columns past nc are zero. */
+static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0, int kc, float *dst)
+{
+    for (int jp = 0; jp < nc; jp += NR, dst += (size_t)kc * NR) {
+        int cols = imin(NR, nc - jp);
+        for (int k = 0; k < kc; k++)
+            for (int c = 0; c < NR; c++) {
+                size_t at = trans ? (size_t)(j0 + jp + c) * ldb + p0 + k : (size_t)(p0 + k) * ldb + j0 + jp + c;
+                dst[k * NR + c] = c < cols ? B[at] : 0.0f;
+            }
+    }
+}
+
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
-                         int accumulate)
+                         int accumulate, int rows, int cols)
 {
     float acc[MR][NR] = {{0}};
     for (int k = 0; k < kc; k++, a += MR, b += NR)
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
                 acc[i][j] += a[i] * b[j];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++)
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
             c[(size_t)i * ldc + j] = (accumulate ? c[(size_t)i * ldc + j] : 0.0f) + acc[i][j];
 }
 #endif
@@ -113,29 +178,15 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 static void gemm_tile(int ta, int tb, int i0, int mc, int j0, int nc, int K, const float *A, size_t lda,
                       const float *B, size_t ldb, int accumulate, float *C, size_t ldc, float *pa, float *pb)
 {
-    float edge[MR * NR] __attribute__((aligned(64)));
     for (int p0 = 0; p0 < K; p0 += KC) {
         int kc = imin(KC, K - p0);
         int acc = accumulate || p0 > 0;
         pack_a(ta, A, lda, i0, mc, p0, kc, pa);
         pack_b(tb, B, ldb, j0, nc, p0, kc, pb);
-        for (int jp = 0; jp < nc; jp += NR) {
-            int cols = imin(NR, nc - jp);
-            for (int ip = 0; ip < mc; ip += MR) {
-                int rows = imin(MR, mc - ip);
-                const float *a = pa + (size_t)ip * kc, *b = pb + (size_t)jp * kc;
-                float *c = C + (size_t)(i0 + ip) * ldc + j0 + jp;
-                if (rows == MR && cols == NR) {
-                    micro_kernel(kc, a, b, c, ldc, acc);
-                    continue;
-                }
-                /* A partial tile is computed whole into edge, then only its valid part is written. */
-                micro_kernel(kc, a, b, edge, NR, 0);
-                for (int i = 0; i < rows; i++)
-                    for (int j = 0; j < cols; j++)
-                        c[(size_t)i * ldc + j] = (acc ? c[(size_t)i * ldc + j] : 0.0f) + edge[i * NR + j];
-            }
-        }
+        for (int jp = 0; jp < nc; jp += NR)
+            for (int ip = 0; ip < mc; ip += MR)
+                micro_kernel(kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, C + (size_t)(i0 + ip) * ldc + j0 + jp,
+                             ldc, acc, imin(MR, mc - ip), imin(NR, nc - jp));
     }
 }
 
