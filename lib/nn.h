@@ -176,6 +176,7 @@ struct vx_net {
     float *params;  /* one aligned allocation: every tensor */
     float *grads;   /* same layout */
     int max_batch;  /* the batch buffers below hold this many samples */
+    int reserved_training; /* ... and the gradients and saved values of training */
     float *acts;    /* one allocation for out/dout/aux of every layer */
     nn_work work;
     float in_mean, in_std; /* input normalisation: x = (value - mean) / std */
@@ -183,8 +184,8 @@ struct vx_net {
     char *meta_key[NN_MAX_META], *meta_value[NN_MAX_META];
 };
 
-/* Sets the batch capacity, (re)allocating activation buffers. */
-int nn_net_reserve(vx_net *net, int batch, vx_error *err);
+/* Sets the batch capacity, (re)allocating activation buffers; training adds what backward needs. */
+int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err);
 /* Forward pass over n samples already placed in layer[0].out ([C][n][H][W]); returns the
  * probabilities [classes][n] (the last layer's out). train enables dropout and batch statistics. */
 const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed);

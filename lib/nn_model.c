@@ -420,24 +420,29 @@ int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *
 
 /* ----------------------------------------------------- batch buffers */
 
-int nn_net_reserve(vx_net *net, int batch, vx_error *err)
+int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
 {
     int nthreads = 1;
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
-    if (batch <= net->max_batch && nthreads <= net->work.nthreads)
+    if (batch <= net->max_batch && nthreads <= net->work.nthreads && (!training || net->reserved_training))
         return 0;
     if (batch < net->max_batch)
         batch = net->max_batch;
+    training = training || net->reserved_training;
     size_t total = 0, per_thread = NN_GEMM_PACK, part = 0;
     size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
         size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
+        /* Inference keeps no gradients, no dropout masks and no normalised BN inputs: at batch
+         * 64 those are most of the memory, and touching it cost more than the network. */
         sizes[i][0] = out;
-        sizes[i][1] = i > 0 ? out : 0;
-        sizes[i][2] = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? 2 * in : 0;
+        sizes[i][1] = i > 0 && training ? out : 0;
+        size_t saved = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? in : 0;
+        sizes[i][2] = training ? saved : 0;
+        sizes[i][2] += l->kind == NN_DENSE ? in : 0; /* the flattened input */
         sizes[i][2] += l->kind == NN_BN ? 2 * (size_t)l->c : 0;
         sizes[i][3] = l->kind == NN_MAXPOOL ? out : 0;
         for (int j = 0; j < 4; j++) {
@@ -470,12 +475,13 @@ int nn_net_reserve(vx_net *net, int batch, vx_error *err)
         l->dout = sizes[i][1] ? p + sizes[i][0] : NULL;
         p += sizes[i][0] + sizes[i][1];
         l->aux = sizes[i][2] ? p : NULL;
-        l->stat = l->kind == NN_BN ? p + (size_t)l->c * batch * l->h * l->w : NULL;
+        l->stat = l->kind == NN_BN ? p + (training ? (size_t)l->c * batch * l->h * l->w : 0) : NULL;
         p += sizes[i][2];
         l->idx = sizes[i][3] ? (int32_t *)p : NULL;
         p += sizes[i][3];
     }
     net->max_batch = batch;
+    net->reserved_training = training;
     return 0;
 }
 
@@ -587,9 +593,11 @@ int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err)
 
 int vx_net_predict(vx_net *net, const float *x, int n, float *probs, vx_error *err)
 {
-    int batch = net->max_batch ? net->max_batch : 64;
-    if (nn_net_reserve(net, batch, err) < 0)
+    /* Up to 64 images fill the GEMM tiles; sizing for more than asked would only touch memory
+     * (at batch 1, zeroing 64 images' activations cost more than the network itself). */
+    if (nn_net_reserve(net, n < 64 ? (n > 0 ? n : 1) : 64, 0, err) < 0)
         return -1;
+    int batch = net->max_batch;
     const nn_layer *in = &net->layer[0];
     size_t per = (size_t)in->c * in->h * in->w;
     int classes = net->layer[net->nlayers - 1].c;

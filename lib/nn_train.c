@@ -168,7 +168,7 @@ vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err
     t->m = nn_aligned_alloc(net->nparams, err);
     t->v = t->m ? nn_aligned_alloc(net->nparams, err) : NULL;
     t->labels = t->v ? vx_calloc((size_t)o->batch, sizeof *t->labels, err) : NULL;
-    if (!t->labels || nn_net_reserve(net, o->batch, err) < 0) {
+    if (!t->labels || nn_net_reserve(net, o->batch, 1, err) < 0) {
         vx_trainer_free(t);
         return NULL;
     }
@@ -338,7 +338,7 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
     if (check_set(net, d, err) < 0)
         return -1;
     int batch = net->max_batch ? net->max_batch : 64;
-    if (nn_net_reserve(net, batch, err) < 0)
+    if (nn_net_reserve(net, batch, 0, err) < 0)
         return -1;
     size_t *order = malloc((size_t)batch * sizeof *order);
     int *labels = malloc((size_t)batch * sizeof *labels);

@@ -54,7 +54,7 @@ static void check_layer(tap *t, const char *line, int c, int h, int w, int n)
     snprintf(arch, sizeof arch, "input %d %d %d\n%s\ngap\nsoftmax 2\n", c, h, w, line);
     vx_error err;
     vx_net *net = vx_net_create(arch, 5, &err);
-    if (!net || nn_net_reserve(net, n, &err) < 0) {
+    if (!net || nn_net_reserve(net, n, 1, &err) < 0) {
         tap_ok(t, 0, "%s: %s", line, err.msg);
         vx_net_free(net);
         return;
