@@ -376,10 +376,13 @@ int main(int argc, char **argv)
                     cmd.val ? ev.acc : 0.0, st.seconds, st.images_per_s);
             fflush(log);
         }
-        if (progress.enabled || cmd.progress)
-            fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s%.4f %.0f images/s lr %.2g\n", prog, epoch,
-                    cmd.opts.epochs, st.loss, st.acc, cmd.val ? " val_acc " : "", cmd.val ? ev.acc : 0.0,
-                    st.images_per_s, st.lr);
+        if (progress.enabled || cmd.progress) {
+            char val[32] = "";
+            if (cmd.val)
+                snprintf(val, sizeof val, " val_acc %.4f", ev.acc);
+            fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s %.0f images/s lr %.2g\n", prog, epoch,
+                    cmd.opts.epochs, st.loss, st.acc, val, st.images_per_s, st.lr);
+        }
     }
     if (log && fclose(log) != 0)
         vx_die(prog, 1, "error writing %s", cmd.log);
