@@ -39,6 +39,7 @@ static const char usage[] =
     "      --label-smoothing X  (0)\n"
     "      --class-weights W    'balanced' or seven comma-separated weights\n"
     "      --augment, --no-augment  random flip, shift, rotation and scale (on)\n"
+    "      --erase P            with augmentation, blank a random rectangle with probability P (0)\n"
     "      --seed N             initialisation, order, augmentation and dropout (1)\n"
     "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
     "      --progress           progress on stderr even when it is not a terminal\n"
@@ -52,7 +53,8 @@ struct cmdline {
 };
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
-       OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT };
+       OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
+       OPT_ERASE };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -87,7 +89,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"label-smoothing", required_argument, NULL, OPT_LS}, {"class-weights", required_argument, NULL, OPT_CW},
         {"augment", no_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
         {"seed", required_argument, NULL, OPT_SEED},   {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"init", required_argument, NULL, OPT_INIT},
+        {"init", required_argument, NULL, OPT_INIT},   {"erase", required_argument, NULL, OPT_ERASE},
         {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
@@ -115,6 +117,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_CW: cmd->class_weights = optarg; break;
         case OPT_AUG: o->augment = 1; break;
         case OPT_NOAUG: o->augment = 0; break;
+        case OPT_ERASE: o->erase = num(optarg, "--erase", 0, 1); break;
         case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
         case OPT_PROGRESS: cmd->progress = 1; break;
         case OPT_INIT: cmd->init = optarg; break;

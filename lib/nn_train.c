@@ -93,11 +93,30 @@ static float sample(const uint8_t *plane, int H, int W, float y, float x)
     return top + fy * (bot - top);
 }
 
+/* Random erasing: with probability p, a rectangle of 2% to 33% of the image (aspect 0.3 to 3.3)
+ * becomes the mean (0 once normalised), so the net cannot lean on any one part of a face. */
+static void erase_patch(uint64_t *rng, double p, int C, int H, int W, float *dst, size_t plane_stride)
+{
+    if (!(nn_uniform(rng) < p))
+        return;
+    float area = (0.02f + nn_uniform(rng) * 0.31f) * (float)(H * W);
+    float aspect = expf(logf(0.3f) + nn_uniform(rng) * (logf(3.3f) - logf(0.3f)));
+    int h = (int)lrintf(sqrtf(area * aspect)), w = (int)lrintf(sqrtf(area / aspect));
+    h = h < 1 ? 1 : h > H ? H : h;
+    w = w < 1 ? 1 : w > W ? W : w;
+    int y0 = (int)(nn_uniform(rng) * (float)(H - h + 1)), x0 = (int)(nn_uniform(rng) * (float)(W - w + 1));
+    y0 = y0 > H - h ? H - h : y0;
+    x0 = x0 > W - w ? W - w : x0;
+    for (int c = 0; c < C; c++)
+        for (int y = y0; y < y0 + h; y++)
+            memset(dst + c * plane_stride + (size_t)y * W + x0, 0, (size_t)w * sizeof *dst);
+}
+
 /* One image u8 [C][H][W] -> normalised floats, channel c at dst + c*plane_stride. With augment, a
  * random mirror, shift (up to 1/12 of the size), rotation (up to 10 degrees) and scale (up to 10%)
- * drawn from the sample's own RNG state. */
-static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment, uint64_t rng, float mean,
-                          float std, float *dst, size_t plane_stride)
+ * drawn from the sample's own RNG state, then random erasing with probability erase. */
+static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment, double erase, uint64_t rng,
+                          float mean, float std, float *dst, size_t plane_stride)
 {
     int C = (int)dim[0], H = (int)dim[1], W = (int)dim[2];
     float scale = 1.0f / (255.0f * std), shift = mean / std;
@@ -123,6 +142,7 @@ static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment
             for (int c = 0; c < C; c++)
                 dst[c * plane_stride + (size_t)y * W + x] = sample(src + (size_t)c * H * W, H, W, sy, sx) * scale - shift;
         }
+    erase_patch(&rng, erase, C, H, W, dst, plane_stride);
 }
 
 /* ------------------------------------------------------------- optimiser */
@@ -250,7 +270,7 @@ static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
 }
 
 /* Loads samples order[0..n) of d into the input layer. */
-static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, int n, int augment, uint64_t seed,
+static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, int n, const vx_train_opts *o,
                        int epoch, int *labels)
 {
     size_t per = (size_t)d->dim[0] * d->dim[1] * d->dim[2], plane = (size_t)d->dim[1] * d->dim[2];
@@ -258,7 +278,7 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
     for (int i = 0; i < n; i++) {
         size_t idx = order[i];
         labels[i] = d->labels[idx];
-        prepare_image(d->pixels + idx * per, d->dim, augment, nn_rng_derive(seed, (uint64_t)epoch, idx),
+        prepare_image(d->pixels + idx * per, d->dim, o->augment, o->erase, nn_rng_derive(o->seed, (uint64_t)epoch, idx),
                       net->in_mean, net->in_std, net->layer[0].out + (size_t)i * plane, (size_t)n * plane);
     }
 }
@@ -301,7 +321,7 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
         if (n < 2) /* batch norm needs two samples; a lone last one waits for the next epoch */
             break;
         long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
-        load_batch(net, d, order + b0, n, o->augment, o->seed, epoch, t->labels);
+        load_batch(net, d, order + b0, n, o, epoch, t->labels);
         const float *p = nn_net_forward(net, n, 1, nn_rng_derive(o->seed, 0xd209, (uint64_t)step));
         double loss = nn_xent(classes, n, p, t->labels, o->use_class_weights ? o->class_weights : NULL,
                               (float)o->label_smoothing, dlogits);
@@ -350,11 +370,12 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
     int classes = net->layer[net->nlayers - 1].c;
     double loss_sum = 0;
     size_t correct = 0;
+    vx_train_opts plain = {.augment = 0}; /* evaluation sees the images as they are */
     for (size_t b0 = 0; b0 < d->n; b0 += (size_t)batch) {
         int n = d->n - b0 < (size_t)batch ? (int)(d->n - b0) : batch;
         for (int i = 0; i < n; i++)
             order[i] = b0 + (size_t)i;
-        load_batch(net, d, order, n, 0, 0, 0, labels);
+        load_batch(net, d, order, n, &plain, 0, labels);
         const float *p = nn_net_forward(net, n, 0, 0);
         loss_sum += nn_xent(classes, n, p, labels, NULL, 0.0f, NULL) * n;
         for (int b = 0; b < n; b++) {

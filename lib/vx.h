@@ -309,6 +309,7 @@ typedef struct vx_train_opts {
     double step_gamma;
     uint64_t seed;
     int augment;                       /* flip, shift, rotation, scale */
+    double erase;                      /* with augment: probability of random erasing */
     double label_smoothing;
     int use_class_weights;
     float class_weights[VX_NET_MAX_CLASSES];

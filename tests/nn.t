@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..18
+echo 1..20
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -78,6 +78,15 @@ train -o f.vxm --init a.vxm --epochs 2 --lr 0.001 2> /dev/null && vx-infer --eva
 ok "$(tail -1 evalf.txt | awk -F'\t' '{ exit !($2 >= 0.95) }'; echo $?)" "--init: fine-tuned model still right ($(tail -1 evalf.txt))"
 vx-train --arch wide.arch --init a.vxm -o g.vxm set.vxs 2> err.txt
 ok "$( [ $? = 1 ] && grep -q 'was not built from wide.arch' err.txt; echo $?)" "--init: another architecture refused"
+
+# Random erasing: with augmentation, --erase 0 gives the same weights as no option (the recorded
+# arguments differ, so compare predictions); --erase 1 different ones that still learn.
+aug() { vx-train --arch tiny.arch --epochs 12 --batch 16 --lr 0.01 --augment --seed 3 "$@" set.vxs 2> /dev/null; }
+aug -o e0.vxm && aug -o e1.vxm --erase 0 && aug -o e2.vxm --erase 1
+for m in e0 e1 e2; do vx-infer --text $m.vxm set.vxs > $m.txt; done
+ok "$(cmp -s e0.txt e1.txt; echo $?)" "--erase 0 changes nothing"
+ok "$( ! cmp -s e0.txt e2.txt && vx-infer --eval e2.vxm set.vxs | tail -1 | awk -F'\t' '{ exit !($2 >= 0.8) }'; echo $?)" \
+   "--erase 1 trains a different model that still learns"
 
 # Errors.
 vx-decode --labels a,b,c --limit 2 set > few.vxs
