@@ -17,11 +17,8 @@ void *nn_aligned_alloc(size_t floats, vx_error *err)
     size_t bytes;
     if (vx_size_mul(floats ? floats : 1, sizeof(float), &bytes, err) < 0)
         return NULL;
-    bytes = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes);
-    if (!p)
-        vx_fail(err, "out of memory allocating %zu bytes", bytes);
-    else
+    void *p = vx_alloc_large(bytes, &bytes, err);
+    if (p)
         memset(p, 0, bytes);
     return p;
 }

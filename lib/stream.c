@@ -1,9 +1,7 @@
 /* stream.c — reading and writing the tensor stream format (formats/tensor-stream.md).
  * The reader trusts nothing: every field is range-checked before anything is allocated. */
-#define _DEFAULT_SOURCE /* madvise */
+#define _POSIX_C_SOURCE 200809L
 #include "vx.h"
-
-#include <sys/mman.h>
 
 #include <errno.h>
 #include <math.h>
@@ -88,19 +86,14 @@ int vx_record_reserve(vx_record *r, size_t nbytes, vx_error *err)
 {
     if (nbytes <= r->capacity)
         return 0;
-    /* A payload of megabytes (a song) is first touched page by page; on a virtual machine those
-     * faults cost as much as decoding. Huge pages make it a handful. */
-    const size_t huge = (size_t)2 << 20;
+    /* A payload of megabytes (a song) goes on huge pages: see vx_alloc_large. */
     void *p = NULL;
-    if (nbytes >= huge) {
-        size_t rounded = nbytes / huge * huge + (nbytes % huge ? huge : 0);
-        if (posix_memalign(&p, huge, rounded) != 0)
-            return vx_fail(err, "out of memory allocating %zu bytes", rounded);
-        madvise(p, rounded, MADV_HUGEPAGE);
+    if (nbytes >= ((size_t)2 << 20)) {
+        if (!(p = vx_alloc_large(nbytes, &nbytes, err)))
+            return -1;
         if (r->data)
             memcpy(p, r->data, r->capacity);
         free(r->data);
-        nbytes = rounded;
     } else if (!(p = realloc(r->data, nbytes))) {
         return vx_fail(err, "out of memory allocating %zu bytes", nbytes);
     }

@@ -1,10 +1,12 @@
 /* util.c — the small services every program needs: errors, checked sizes, option parsing,
  * atomic output files and progress lines. */
+#define _DEFAULT_SOURCE /* madvise */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <math.h>
 #include <stdarg.h>
@@ -60,6 +62,27 @@ void *vx_calloc(size_t count, size_t size, vx_error *err)
     void *p = calloc(n ? count : 1, n ? size : 1);
     if (!p)
         vx_fail(err, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *vx_alloc_large(size_t nbytes, size_t *capacity, vx_error *err)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t align = nbytes >= huge ? huge : 64;
+    if (nbytes > SIZE_MAX - align) {
+        vx_fail(err, "out of memory allocating %zu bytes", nbytes);
+        return NULL;
+    }
+    size_t rounded = nbytes ? (nbytes + align - 1) / align * align : align;
+    void *p = NULL;
+    if (posix_memalign(&p, align, rounded) != 0) {
+        vx_fail(err, "out of memory allocating %zu bytes", rounded);
+        return NULL;
+    }
+    if (align == huge)
+        madvise(p, rounded, MADV_HUGEPAGE);
+    if (capacity)
+        *capacity = rounded;
     return p;
 }
 

@@ -28,6 +28,10 @@ int vx_size_mul(size_t a, size_t b, size_t *out, vx_error *err);
 /* malloc/calloc that report failure in err instead of returning silently. */
 void *vx_malloc(size_t n, vx_error *err);
 void *vx_calloc(size_t count, size_t size, vx_error *err);
+/* Uninitialised memory for free(), at least 64-byte aligned; from 2 MiB up, in transparent huge
+ * pages (first touching megabytes page by page costs as much as the work on a virtual machine).
+ * *capacity (may be NULL) gets the usable size, nbytes rounded up to the alignment. */
+void *vx_alloc_large(size_t nbytes, size_t *capacity, vx_error *err);
 
 /* -------------------------------------------------- command-line helpers */
 
