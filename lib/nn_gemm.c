@@ -230,7 +230,7 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
     /* Tiles as large as the caches allow, split until every thread has a few to take. The tiling
      * only decides who computes an element, never the order of its sum, so results stay exact. */
     int mc = round_up(imin(M, MC_MAX), MR), nc = round_up(imin(N, NC_MAX), NR);
-    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 4 * nthreads && (nc > NR || mc > MR)) {
+    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 2 * nthreads && (nc > NR || mc > MR)) {
         if (nc > NR && nc >= mc)
             nc = round_up(nc / 2, NR);
         else

@@ -85,11 +85,12 @@ static void valid_span(int size, int out, int stride, int off, int *lo, int *hi)
     *hi = b;
 }
 
-/* x [in_c][n][H][W], samples [b0, b0+m) -> col [in_c*k*k][m*OH*OW]. */
-static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, float *col)
+/* x [in_c][n][H][W], samples [b0, b0+m) -> col [in_c*k*k][m*OH*OW]; shared: all threads help. */
+static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, float *col, int shared)
 {
     int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w, OH = l->h, OW = l->w;
     size_t ohw = conv_pixels(l), cols = (size_t)m * ohw;
+    NN_PRAGMA(omp parallel for schedule(static) if (shared && conv_rows(l) * cols > 65536))
     for (int c = 0; c < l->in_c; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
@@ -161,7 +162,7 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
     int chunk = conv_chunk(l, b1 - b0);
     for (int b = b0; b < b1; b += chunk) {
         int m = b1 - b < chunk ? b1 - b : chunk;
-        im2col(l, n, b, m, x, col);
+        im2col(l, n, b, m, x, col, shared);
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
         if (shared)
             nn_gemm(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0, y + (size_t)b * ohw,
@@ -220,7 +221,7 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
             for (int b = b0; b < b1; b += chunk) {
                 int m = b1 - b < chunk ? b1 - b : chunk;
                 const float *dyb = dy + (size_t)b * ohw; /* [c][m*ohw], row stride n*ohw */
-                im2col(l, n, b, m, x, col);
+                im2col(l, n, b, m, x, col, 0);
                 /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows] */
                 nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw, b > b0,
                                dw, rows, pack);
