@@ -22,19 +22,22 @@ $(FACE_CACHE)/fer-%.vxs: | $(BUILD)/bin/vx-decode
 face-streams: $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
 
 # Checkpoints every epoch; after a kill, the same command resumes where the last finished epoch ended.
+# The log grows in the cache and joins the model in models/ only when training has finished.
 FACE_RUN = $(BUILD)/bin/vx-train --arch $(FACE_ARCH) --threads $(FACE_THREADS) --progress \
            --val $(FACE_CACHE)/fer-PublicTest.vxs
 models/face.vxm: $(FACE_ARCH) | $(BUILD)/bin/vx-train $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
-	$(FACE_RUN) $(FACE_TRAIN_OPTS) --log models/face.tsv --checkpoint $(FACE_CACHE)/face.ckpt --resume \
+	$(FACE_RUN) $(FACE_TRAIN_OPTS) --log $(FACE_CACHE)/face.tsv --checkpoint $(FACE_CACHE)/face.ckpt --resume \
 	  -o $@ $(FACE_CACHE)/fer-Training.vxs
+	cp $(FACE_CACHE)/face.tsv models/face.tsv
 
 # The prototype network as it was trained (AdamW, no augmentation, 30 epochs): 54.5% reported.
 PROTO_TRAIN_OPTS = --epochs 30 --batch 64 --optimizer adamw --lr 0.001 --weight-decay 0.0001 \
                    --schedule constant --warmup 0 --no-augment --seed 1
 models/face-prototype.vxm: models/face/prototype.arch | $(BUILD)/bin/vx-train $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
 	$(BUILD)/bin/vx-train --arch models/face/prototype.arch $(PROTO_TRAIN_OPTS) --threads $(FACE_THREADS) --progress \
-	  --val $(FACE_CACHE)/fer-PublicTest.vxs --log models/face-prototype.tsv \
+	  --val $(FACE_CACHE)/fer-PublicTest.vxs --log $(FACE_CACHE)/face-prototype.tsv \
 	  --checkpoint $(FACE_CACHE)/face-prototype.ckpt --resume -o $@ $(FACE_CACHE)/fer-Training.vxs
+	cp $(FACE_CACHE)/face-prototype.tsv models/face-prototype.tsv
 
 # Confusion matrix, per-class recall and (last line) accuracy of the face model on a split.
 SPLIT ?= $(FER)/PublicTest
