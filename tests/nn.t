@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..20
+echo 1..21
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -109,4 +109,6 @@ vx-infer cut.vxm set.vxs > /dev/null 2> err.txt
 ok "$( [ $? = 1 ] && grep -q 'truncated' err.txt; echo $?)" "vx-infer: truncated model refused"
 vx-train --arch tiny.arch --lr 0 -o z.vxm set.vxs 2> err.txt
 ok "$( [ $? = 2 ] && grep -q -- '--lr' err.txt; echo $?)" "vx-train: a bad option value is a usage error"
+vx-train --arch tiny.arch --erase 1.5 -o z.vxm set.vxs 2> err.txt
+ok "$( [ $? = 2 ] && grep -q -- '--erase' err.txt && [ ! -e z.vxm ]; echo $?)" "vx-train: --erase above 1 is a usage error, no model written"
 exit $fail
