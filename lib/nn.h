@@ -117,8 +117,15 @@ typedef struct nn_work {
 /* Floats a conv layer needs per thread, and for its group partials. */
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part);
 
-/* conv2d over a batch: x [in_c][n][in_h][in_w] -> y [c][n][h][w]. */
-void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws);
+/* What inference applies to a convolution's output while it is still in cache, instead of in
+ * passes of their own: batch norm with its running statistics, then an activation. Either may be
+ * NULL. The arithmetic is that of the separate layers, so the results are bit-identical. */
+typedef struct nn_conv_post {
+    const nn_layer *bn, *act;
+} nn_conv_post;
+
+/* conv2d over a batch: x [in_c][n][in_h][in_w] -> y [c][n][h][w]; post may be NULL. */
+void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post);
 /* dx may be NULL (first layer). Overwrites dweight and dbias. */
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws);
 void nn_conv_forward_ref(const nn_layer *l, int n, const float *x, float *y);
@@ -187,7 +194,8 @@ struct vx_net {
 /* Sets the batch capacity, (re)allocating activation buffers; training adds what backward needs. */
 int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err);
 /* Forward pass over n samples already placed in layer[0].out ([C][n][H][W]); returns the
- * probabilities [classes][n] (the last layer's out). train enables dropout and batch statistics. */
+ * probabilities [classes][n]. train enables dropout and batch statistics; without it, inference
+ * fuses layers and writes only the outputs it needs (the last layer's out when that is softmax). */
 const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed);
 /* Backward pass after a training forward; dlogits is placed in the softmax layer's dout. */
 void nn_net_backward(vx_net *net, int n);

@@ -154,9 +154,57 @@ static void col2im(const nn_layer *l, int n, int b0, int m, const float *dcol, f
     }
 }
 
+/* Batch norm at inference and the activations, one value at a time: the separate layers and the
+ * convolution's fused epilogue share them, so both compute exactly the same floats. */
+static void bn_inference_stats(const nn_layer *bn, int c, float *mean, float *invstd)
+{
+    *mean = bn->run_mean[c];
+    *invstd = 1.0f / sqrtf(bn->run_var[c] + bn->alpha);
+}
+static inline float bn_apply(float x, float mean, float invstd, float gamma, float beta)
+{
+    return gamma * ((x - mean) * invstd) + beta;
+}
+static float act_slope(const nn_layer *act) { return act->kind == NN_LEAKY ? act->alpha : 0.0f; }
+static inline float act_apply(float x, float slope) { return x > 0.0f ? x : slope * x; }
+
+/* y[oc][i] = act(bn(y[oc][i] + bias)) over the m*ohw outputs of each channel of samples from b. */
+static void conv_epilogue(const nn_layer *l, int n, int b, size_t count, float *y, const nn_conv_post *post)
+{
+    const nn_layer *bn = post ? post->bn : NULL, *act = post ? post->act : NULL;
+    for (int oc = 0; oc < l->c; oc++) {
+        float *dst = y + ((size_t)oc * n + b) * conv_pixels(l), bias = l->bias[oc];
+        if (!bn && !act) {
+            NN_SIMD
+            for (size_t i = 0; i < count; i++)
+                dst[i] += bias;
+            continue;
+        }
+        float mean = 0.0f, invstd = 1.0f, gamma = 1.0f, beta = 0.0f, slope = act ? act_slope(act) : 1.0f;
+        if (bn) {
+            bn_inference_stats(bn, oc, &mean, &invstd);
+            gamma = bn->weight[oc];
+            beta = bn->bias[oc];
+        }
+        if (bn && act) {
+            NN_SIMD
+            for (size_t i = 0; i < count; i++)
+                dst[i] = act_apply(bn_apply(dst[i] + bias, mean, invstd, gamma, beta), slope);
+        } else if (bn) {
+            NN_SIMD
+            for (size_t i = 0; i < count; i++)
+                dst[i] = bn_apply(dst[i] + bias, mean, invstd, gamma, beta);
+        } else {
+            NN_SIMD
+            for (size_t i = 0; i < count; i++)
+                dst[i] = act_apply(dst[i] + bias, slope);
+        }
+    }
+}
+
 /* Samples [b0, b1) of a convolution's forward pass; shared = the GEMM may use every thread. */
 static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y, float *col,
-                               float *pack, int shared)
+                               float *pack, int shared, const nn_conv_post *post)
 {
     size_t rows = conv_rows(l), ohw = conv_pixels(l);
     int chunk = conv_chunk(l, b1 - b0);
@@ -170,16 +218,11 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
         else
             nn_gemm_serial(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0,
                            y + (size_t)b * ohw, (size_t)n * ohw, pack);
-        for (int oc = 0; oc < l->c; oc++) {
-            float *dst = y + ((size_t)oc * n + b) * ohw, bias = l->bias[oc];
-            NN_SIMD
-            for (size_t i = 0; i < m * ohw; i++)
-                dst[i] += bias;
-        }
+        conv_epilogue(l, n, b, m * ohw, y, post);
     }
 }
 
-void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws)
+void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
     size_t part, colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
     int G = groups_of(n);
@@ -188,7 +231,7 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
         for (int g = 0; g < G; g++) {
             int b0, b1;
             group_range(n, g, &b0, &b1);
-            conv_forward_group(l, n, b0, b1, x, y, ws->thread, NULL, 1);
+            conv_forward_group(l, n, b0, b1, x, y, ws->thread, NULL, 1, post);
         }
         return;
     }
@@ -198,7 +241,7 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
         float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
         int b0, b1;
         group_range(n, g, &b0, &b1);
-        conv_forward_group(l, n, b0, b1, x, y, col, col + 2 * colsize, 0);
+        conv_forward_group(l, n, b0, b1, x, y, col, col + 2 * colsize, 0, post);
     }
 }
 
@@ -343,6 +386,32 @@ void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t
             continue;
         }
         int32_t *arg = idx ? idx + (size_t)p * out_hw : NULL;
+        if (l->kind == NN_MAXPOOL && l->pad == 0 && l->k == 2 && l->stride == 2) {
+            /* The common 2x2 window, unrolled: the comparisons of the general loop below, in its order. */
+            for (int oy = 0; oy < l->h; oy++) {
+                const float *r0 = plane + (size_t)2 * oy * l->in_w, *r1 = r0 + l->in_w;
+                float *o = out + (size_t)oy * l->w;
+                if (!arg) {
+                    NN_SIMD
+                    for (int ox = 0; ox < l->w; ox++) {
+                        float v = r0[2 * ox];
+                        v = r0[2 * ox + 1] > v ? r0[2 * ox + 1] : v;
+                        v = r1[2 * ox] > v ? r1[2 * ox] : v;
+                        o[ox] = r1[2 * ox + 1] > v ? r1[2 * ox + 1] : v;
+                    }
+                    continue;
+                }
+                for (int ox = 0; ox < l->w; ox++) {
+                    int at = 2 * oy * l->in_w + 2 * ox, best = at;
+                    best = plane[at + 1] > plane[best] ? at + 1 : best;
+                    best = plane[at + l->in_w] > plane[best] ? at + l->in_w : best;
+                    best = plane[at + l->in_w + 1] > plane[best] ? at + l->in_w + 1 : best;
+                    o[ox] = plane[best];
+                    arg[oy * l->w + ox] = best;
+                }
+            }
+            continue;
+        }
         if (l->kind == NN_MAXPOOL && l->pad == 0) {
             /* Every window lies inside the plane: no bounds to check. */
             for (int oy = 0; oy < l->h; oy++)
@@ -532,8 +601,7 @@ void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const fl
             l->run_mean[c] = (1.0f - momentum) * l->run_mean[c] + momentum * mean;
             l->run_var[c] = (1.0f - momentum) * l->run_var[c] + momentum * (float)unbiased;
         } else {
-            mean = l->run_mean[c];
-            invstd = 1.0f / sqrtf(l->run_var[c] + l->alpha);
+            bn_inference_stats(l, c, &mean, &invstd);
         }
         if (stat) {
             stat[c] = mean;
@@ -550,7 +618,7 @@ void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const fl
         } else {
             NN_SIMD
             for (size_t i = 0; i < m; i++)
-                yc[i] = gamma * ((xc[i] - mean) * invstd) + beta;
+                yc[i] = bn_apply(xc[i], mean, invstd, gamma, beta);
         }
     }
 }
@@ -585,15 +653,15 @@ void nn_bn_backward(const nn_layer *l, int n, const float *xhat, const float *st
 
 void nn_act_forward(const nn_layer *l, size_t count, const float *x, float *y)
 {
-    float slope = l->kind == NN_LEAKY ? l->alpha : 0.0f;
+    float slope = act_slope(l);
     NN_PARALLEL_FOR_SIMD(count)
     for (size_t i = 0; i < count; i++)
-        y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+        y[i] = act_apply(x[i], slope);
 }
 
 void nn_act_backward(const nn_layer *l, size_t count, const float *x, const float *dy, float *dx)
 {
-    float slope = l->kind == NN_LEAKY ? l->alpha : 0.0f;
+    float slope = act_slope(l);
     NN_PARALLEL_FOR_SIMD(count)
     for (size_t i = 0; i < count; i++)
         dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];

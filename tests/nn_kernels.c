@@ -75,7 +75,7 @@ static void check_conv(tap *t, const char *line, int c, int h, int w, int n)
     size_t nw = (size_t)l->c * l->in_c * l->k * l->k;
     float *x = random_floats(nx), *dy = random_floats(ny), *y = random_floats(ny), *yr = random_floats(ny);
     float *dx = random_floats(nx), *dxr = random_floats(nx), *dw = random_floats(nw + (size_t)l->c);
-    nn_conv_forward(l, n, x, y, &net->work);
+    nn_conv_forward(l, n, x, y, &net->work, NULL);
     nn_conv_forward_ref(l, n, x, yr);
     double dforward = max_diff(y, yr, ny);
     nn_conv_backward(l, n, x, dy, dx, &net->work);
@@ -111,7 +111,10 @@ static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
     nn_pool_backward(l, n, dy, dx, l->idx);
     nn_pool_backward_ref(l, n, x, dy, dxr);
     double d1 = max_diff(y, yr, ny), d2 = max_diff(dx, dxr, nx);
-    tap_ok(t, d1 < 1e-5 && d2 < 1e-5, "pool '%s' on %dx%dx%d, batch %d: y %.2g dx %.2g", line, c, h, w, n, d1, d2);
+    nn_pool_forward(l, n, x, yr, NULL); /* inference keeps no argmax: the same outputs, exactly */
+    int same = memcmp(y, yr, ny * sizeof *y) == 0;
+    tap_ok(t, d1 < 1e-5 && d2 < 1e-5 && same, "pool '%s' on %dx%dx%d, batch %d: y %.2g dx %.2g, without argmax %s",
+           line, c, h, w, n, d1, d2, same ? "same" : "differs");
     free(x);
     free(dy);
     free(y);
@@ -130,7 +133,7 @@ static void check_tiny_conv(tap *t)
         l->weight[i] = 1.0f;
     l->bias[0] = 0.5f;
     float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[4];
-    nn_conv_forward(l, 1, x, y, &net->work);
+    nn_conv_forward(l, 1, x, y, &net->work, NULL);
     tap_ok(t, y[0] == 12.5f && y[1] == 16.5f && y[2] == 24.5f && y[3] == 28.5f, "tiny conv: %g %g %g %g", y[0], y[1],
            y[2], y[3]);
     vx_net_free(net);
@@ -164,10 +167,43 @@ static void check_tiny_layers(tap *t)
     vx_net_free(net);
 }
 
+/* Inference fuses conv + batch norm + activation and skips dropout: its probabilities must be
+ * those of running every layer on its own, bit for bit. */
+static void check_fused_inference(tap *t)
+{
+    const char *arch = "input 2 11 9\nconv 13 3 same\nbn\nrelu\nmaxpool 2\ndropout 0.3\n"
+                       "conv 9 3 same\nleakyrelu 0.1\nconv 7 2 valid\nbn\nconv 14 3 same stride 2\nrelu\n"
+                       "gap\ndense 5\nsoftmax 3\n";
+    int n = 6;
+    vx_error err;
+    vx_net *net = vx_net_create(arch, 3, &err);
+    if (!net || nn_net_reserve(net, n, 0, &err) < 0) {
+        tap_ok(t, 0, "fused inference: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < net->nparams; i++)
+        net->params[i] = nn_uniform(&rng) * 2 - 1;
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layer[i].kind == NN_BN)
+            for (int c = 0; c < net->layer[i].c; c++)
+                net->layer[i].run_var[c] = 0.5f + nn_uniform(&rng);
+    size_t nin = (size_t)2 * n * 11 * 9;
+    for (size_t i = 0; i < nin; i++)
+        net->layer[0].out[i] = nn_uniform(&rng) * 2 - 1;
+    float fused[3 * 6], separate[3 * 6];
+    memcpy(fused, nn_net_forward(net, n, 0, 0), sizeof fused);
+    for (int i = 1; i < net->nlayers; i++)
+        nn_layer_forward(net, i, n, 0, 0);
+    memcpy(separate, net->layer[net->nlayers - 1].out, sizeof separate);
+    tap_ok(t, memcmp(fused, separate, sizeof fused) == 0 && fused[0] > 0.0f,
+           "fused inference equals layer by layer, bit for bit (p0 %g, %g)", fused[0], separate[0]);
+    vx_net_free(net);
+}
+
 int main(void)
 {
     tap t;
-    tap_plan(&t, 16 + 12 + 6 + 4);
+    tap_plan(&t, 16 + 12 + 7 + 4 + 1);
     /* GEMM: micro-tile edges, K across the KC blocking, transposes, accumulation. */
     int shapes[][3] = {{1, 1, 1}, {12, 32, 256}, {13, 33, 257}, {7, 5, 3}, {100, 70, 300}, {31, 600, 9}, {13, 530, 260}, {5, 1000, 40}};
     for (int i = 0; i < 8; i++) {
@@ -187,6 +223,7 @@ int main(void)
     check_conv(&t, "conv 12 2 same stride 2", 2, 7, 7, 6);
     check_conv(&t, "conv 40 3 same", 1, 48, 48, 3);
     check_pool(&t, "maxpool 2", 3, 8, 8, 5);
+    check_pool(&t, "maxpool 2", 2, 7, 9, 3);
     check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3);
     check_pool(&t, "avgpool 2", 3, 7, 7, 4);
     check_pool(&t, "avgpool 3 stride 1", 2, 6, 5, 2);
@@ -194,5 +231,6 @@ int main(void)
     check_pool(&t, "gap", 4, 5, 3, 3);
     check_tiny_conv(&t);
     check_tiny_layers(&t);
+    check_fused_inference(&t);
     return tap_done(&t);
 }
