@@ -417,6 +417,34 @@ int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *
 
 /* ----------------------------------------------------- batch buffers */
 
+static int is_activation(const nn_layer *l) { return l->kind == NN_RELU || l->kind == NN_LEAKY; }
+
+/* The layers inference runs inside the convolution at i: returns the last of them. */
+static int inference_span(const vx_net *net, int i, nn_conv_post *post)
+{
+    *post = (nn_conv_post){NULL, NULL};
+    if (i + 1 < net->nlayers && net->layer[i + 1].kind == NN_BN)
+        post->bn = &net->layer[++i];
+    if (i + 1 < net->nlayers && is_activation(&net->layer[i + 1]))
+        post->act = &net->layer[++i];
+    return i;
+}
+
+/* written[i]: inference writes layer i's out (its input layer, and the layers it does not fuse or skip). */
+static void inference_outputs(const vx_net *net, int *written)
+{
+    for (int i = 0; i < net->nlayers; i++)
+        written[i] = net->layer[i].kind != NN_DROPOUT;
+    for (int i = 1; i < net->nlayers; i++)
+        if (net->layer[i].kind == NN_CONV) {
+            nn_conv_post post;
+            int last = inference_span(net, i, &post);
+            for (int j = i; j < last; j++)
+                written[j] = 0;
+            i = last;
+        }
+}
+
 int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
 {
     int nthreads = 1;
@@ -430,12 +458,15 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     training = training || net->reserved_training;
     size_t total = 0, per_thread = NN_GEMM_PACK, part = 0;
     size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
+    int written[NN_MAX_LAYERS];
+    inference_outputs(net, written);
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
         size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
-        /* Inference keeps no gradients, no dropout masks and no normalised BN inputs: at batch
-         * 64 those are most of the memory, and touching it cost more than the network. */
-        sizes[i][0] = out;
+        /* Inference keeps no gradients, no dropout masks, no normalised BN inputs and no outputs of
+         * fused layers: at batch 64 those are most of the memory, and zeroing it cost more than
+         * the network. */
+        sizes[i][0] = training || written[i] ? out : 0;
         sizes[i][1] = i > 0 && training ? out : 0;
         size_t saved = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? in : 0;
         sizes[i][2] = training ? saved : 0;
@@ -468,7 +499,7 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     float *p = acts;
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
-        l->out = p;
+        l->out = sizes[i][0] ? p : NULL;
         l->dout = sizes[i][1] ? p + sizes[i][0] : NULL;
         p += sizes[i][0] + sizes[i][1];
         l->aux = sizes[i][2] ? p : NULL;
@@ -554,8 +585,6 @@ void nn_layer_backward(vx_net *net, int i, int n)
     }
 }
 
-static int is_activation(const nn_layer *l) { return l->kind == NN_RELU || l->kind == NN_LEAKY; }
-
 /* Inference: a convolution takes the batch norm and activation after it into its own pass, writing
  * where the last of them would have; dropout passes its input on. Each layer saved is a pass over
  * the batch's activations (a quarter of batch-64 inference time went to such passes). */
@@ -571,12 +600,8 @@ static const float *inference_forward(vx_net *net, int n)
             x = l->out;
             continue;
         }
-        nn_conv_post post = {NULL, NULL};
-        int last = i;
-        if (last + 1 < net->nlayers && net->layer[last + 1].kind == NN_BN)
-            post.bn = &net->layer[++last];
-        if (last + 1 < net->nlayers && is_activation(&net->layer[last + 1]))
-            post.act = &net->layer[++last];
+        nn_conv_post post;
+        int last = inference_span(net, i, &post);
         nn_conv_forward(l, n, x, net->layer[last].out, &net->work, &post);
         x = net->layer[last].out;
         i = last;
