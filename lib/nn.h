@@ -35,6 +35,16 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
 #define NN_GEMM_PACK ((size_t)(96 + 512) * 256)
 void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
                     size_t ldb, int accumulate, float *C, size_t ldc, float *pack);
+/* A [M][K] (row-major, not transposed) packed once for many products: the size in floats of
+ * the packed copy, the packing, and the two products above taking it (packed_a) instead of A.
+ * With packed_a NULL they are nn_gemm and nn_gemm_serial; the sums are the same either way. */
+size_t nn_gemm_packed_a_floats(int M, int K);
+void nn_gemm_pack_a(int M, int K, const float *A, size_t lda, float *packed);
+void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *packed_a,
+                    const float *B, size_t ldb, int accumulate, float *C, size_t ldc);
+void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda,
+                           const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
+                           float *pack);
 /* The naive triple loop (double accumulation), for tests. */
 void nn_gemm_ref(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
                  size_t ldb, int accumulate, float *C, size_t ldc);
@@ -113,9 +123,10 @@ typedef struct nn_work {
     size_t per_thread; /* floats for each thread: col, dcol, GEMM packing */
     float *thread;     /* [nthreads][per_thread], 64-byte aligned */
     float *part;       /* [NN_GROUPS][largest conv weight] */
+    float *packed_weight; /* the largest conv weight, packed for the GEMM (nn_gemm_pack_a) */
 } nn_work;
-/* Floats a conv layer needs per thread, and for its group partials. */
-size_t nn_conv_work(const nn_layer *l, int n, size_t *part);
+/* Floats a conv layer needs per thread, for its group partials and for its packed weight. */
+size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed);
 
 /* What inference applies to a convolution's output while it is still in cache, instead of in
  * passes of their own: batch norm with its running statistics, then an activation. Either may be

@@ -174,19 +174,46 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 }
 #endif
 
-/* One mc x nc tile of C, summing K in KC blocks in increasing order. pa, pb: packing buffers. */
-static void gemm_tile(int ta, int tb, int i0, int mc, int j0, int nc, int K, const float *A, size_t lda,
-                      const float *B, size_t ldb, int accumulate, float *C, size_t ldc, float *pa, float *pb)
+/* op(A) packed whole (see nn_gemm_pack_a): the MR-row panels of rows [i0, ...) in the K block at p0. */
+static const float *packed_a_at(const float *packed, int M, int i0, int p0, int kc)
+{
+    return packed + (size_t)p0 * round_up(M, MR) + (size_t)i0 * kc;
+}
+
+/* Rows [i0, i0+mc) x columns [j0, j0+nc) of C, summing K in KC blocks in increasing order. Each
+ * B block is packed once for all the rows; A comes packed whole (packed_a) or is packed per
+ * MC_MAX rows into pa. pb: packing buffer for B. */
+static void gemm_block(int ta, int tb, int M, int i0, int mc, int j0, int nc, int K, const float *A, size_t lda,
+                       const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
+                       float *pa, float *pb)
 {
     for (int p0 = 0; p0 < K; p0 += KC) {
         int kc = imin(KC, K - p0);
         int acc = accumulate || p0 > 0;
-        pack_a(ta, A, lda, i0, mc, p0, kc, pa);
         pack_b(tb, B, ldb, j0, nc, p0, kc, pb);
-        for (int jp = 0; jp < nc; jp += NR)
-            for (int ip = 0; ip < mc; ip += MR)
-                micro_kernel(kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, C + (size_t)(i0 + ip) * ldc + j0 + jp,
-                             ldc, acc, imin(MR, mc - ip), imin(NR, nc - jp));
+        for (int r0 = i0; r0 < i0 + mc; r0 += MC_MAX) {
+            int rows = imin(MC_MAX, i0 + mc - r0);
+            const float *a = pa;
+            if (packed_a)
+                a = packed_a_at(packed_a, M, r0, p0, kc);
+            else
+                pack_a(ta, A, lda, r0, rows, p0, kc, pa);
+            for (int jp = 0; jp < nc; jp += NR)
+                for (int ip = 0; ip < rows; ip += MR)
+                    micro_kernel(kc, a + (size_t)ip * kc, pb + (size_t)jp * kc,
+                                 C + (size_t)(r0 + ip) * ldc + j0 + jp, ldc, acc, imin(MR, rows - ip),
+                                 imin(NR, nc - jp));
+        }
+    }
+}
+
+size_t nn_gemm_packed_a_floats(int M, int K) { return (size_t)round_up(M, MR) * (size_t)K; }
+
+void nn_gemm_pack_a(int M, int K, const float *A, size_t lda, float *packed)
+{
+    for (int p0 = 0; p0 < K; p0 += KC) {
+        int kc = imin(KC, K - p0);
+        pack_a(0, A, lda, 0, M, p0, kc, packed + (size_t)p0 * round_up(M, MR));
     }
 }
 
@@ -206,17 +233,29 @@ static int gemm_trivial(int M, int N, int K, int accumulate, float *C, size_t ld
 void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
                     size_t ldb, int accumulate, float *C, size_t ldc, float *pack)
 {
+    nn_gemm_serial_packed(trans_a, trans_b, M, N, K, A, lda, NULL, B, ldb, accumulate, C, ldc, pack);
+}
+
+void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda,
+                           const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
+                           float *pack)
+{
     if (gemm_trivial(M, N, K, accumulate, C, ldc))
         return;
     float *pa = pack, *pb = pack + (size_t)MC_MAX * KC;
-    for (int i0 = 0; i0 < M; i0 += MC_MAX)
-        for (int j0 = 0; j0 < N; j0 += NC_MAX)
-            gemm_tile(trans_a, trans_b, i0, imin(MC_MAX, M - i0), j0, imin(NC_MAX, N - j0), K, A, lda, B, ldb,
-                      accumulate, C, ldc, pa, pb);
+    for (int j0 = 0; j0 < N; j0 += NC_MAX)
+        gemm_block(trans_a, trans_b, M, 0, M, j0, imin(NC_MAX, N - j0), K, A, lda, packed_a, B, ldb, accumulate,
+                   C, ldc, pa, pb);
 }
 
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
              int accumulate, float *C, size_t ldc)
+{
+    nn_gemm_packed(trans_a, trans_b, M, N, K, A, lda, NULL, B, ldb, accumulate, C, ldc);
+}
+
+void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *packed_a,
+                    const float *B, size_t ldb, int accumulate, float *C, size_t ldc)
 {
     if (gemm_trivial(M, N, K, accumulate, C, ldc))
         return;
@@ -245,8 +284,8 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
             int i0 = t / nt * mc, j0 = t % nt * nc;
             int tm = imin(mc, M - i0), tn = imin(nc, N - j0);
             if (pack)
-                gemm_tile(trans_a, trans_b, i0, tm, j0, tn, K, A, lda, B, ldb, accumulate, C, ldc, pack,
-                          pack + (size_t)MC_MAX * KC);
+                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, packed_a, B, ldb, accumulate, C, ldc,
+                           pack, pack + (size_t)MC_MAX * KC);
             else /* out of memory for packing: still correct, just slow */
                 nn_gemm_ref(trans_a, trans_b, tm, tn, K, trans_a ? A + i0 : A + (size_t)i0 * lda, lda,
                             trans_b ? B + (size_t)j0 * ldb : B + j0, ldb, accumulate, C + (size_t)i0 * ldc + j0, ldc);

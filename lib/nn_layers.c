@@ -64,12 +64,13 @@ static void group_range(int n, int g, int *b0, int *b1)
     *b1 = (int)((long)(g + 1) * n / G);
 }
 
-size_t nn_conv_work(const nn_layer *l, int n, size_t *part)
+size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed)
 {
     int gmax = (n + groups_of(n) - 1) / groups_of(n);
     size_t col = conv_rows(l) * conv_pixels(l) * (size_t)conv_chunk(l, gmax);
     col = (col + 15) / 16 * 16; /* keep every buffer 64-byte aligned */
     *part = (size_t)NN_GROUPS * l->c * conv_rows(l);
+    *packed = nn_gemm_packed_a_floats(l->c, (int)conv_rows(l));
     return 2 * col + NN_GEMM_PACK;
 }
 
@@ -202,9 +203,10 @@ static void conv_epilogue(const nn_layer *l, int n, int b, size_t count, float *
     }
 }
 
-/* Samples [b0, b1) of a convolution's forward pass; shared = the GEMM may use every thread. */
+/* Samples [b0, b1) of a convolution's forward pass, the weight packed for the GEMM beforehand;
+ * shared = the GEMM may use every thread. */
 static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y, float *col,
-                               float *pack, int shared, const nn_conv_post *post)
+                               const float *packed_weight, float *pack, int shared, const nn_conv_post *post)
 {
     size_t rows = conv_rows(l), ohw = conv_pixels(l);
     int chunk = conv_chunk(l, b1 - b0);
@@ -213,25 +215,28 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
         im2col(l, n, b, m, x, col, shared);
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
         if (shared)
-            nn_gemm(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0, y + (size_t)b * ohw,
-                    (size_t)n * ohw);
+            nn_gemm_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col, m * ohw, 0,
+                           y + (size_t)b * ohw, (size_t)n * ohw);
         else
-            nn_gemm_serial(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, col, m * ohw, 0,
-                           y + (size_t)b * ohw, (size_t)n * ohw, pack);
+            nn_gemm_serial_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col,
+                                  m * ohw, 0, y + (size_t)b * ohw, (size_t)n * ohw, pack);
         conv_epilogue(l, n, b, m * ohw, y, post);
     }
 }
 
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
-    size_t part, colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
+    size_t part, packed, colsize = (nn_conv_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     int G = groups_of(n);
+    /* Packed once here rather than once per tile of every group's GEMM. */
+    const float *packed_weight = ws->packed_weight;
+    nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), ws->packed_weight);
     if (G < team_size(ws)) {
         /* Fewer samples than threads (batch 1 inference): the threads share each GEMM instead. */
         for (int g = 0; g < G; g++) {
             int b0, b1;
             group_range(n, g, &b0, &b1);
-            conv_forward_group(l, n, b0, b1, x, y, ws->thread, NULL, 1, post);
+            conv_forward_group(l, n, b0, b1, x, y, ws->thread, packed_weight, NULL, 1, post);
         }
         return;
     }
@@ -241,14 +246,14 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
         float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
         int b0, b1;
         group_range(n, g, &b0, &b1);
-        conv_forward_group(l, n, b0, b1, x, y, col, col + 2 * colsize, 0, post);
+        conv_forward_group(l, n, b0, b1, x, y, col, packed_weight, col + 2 * colsize, 0, post);
     }
 }
 
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
-    size_t rows = conv_rows(l), ohw = conv_pixels(l), part;
-    size_t colsize = (nn_conv_work(l, n, &part) - NN_GEMM_PACK) / 2;
+    size_t rows = conv_rows(l), ohw = conv_pixels(l), part, packed;
+    size_t colsize = (nn_conv_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
     int G = groups_of(n);
     NN_PRAGMA(omp parallel num_threads(team_size(ws)))

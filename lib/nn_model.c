@@ -348,6 +348,7 @@ void vx_net_free(vx_net *net)
     free(net->acts);
     free(net->work.thread);
     free(net->work.part);
+    free(net->work.packed_weight);
     for (int i = 0; i < net->nmeta; i++) {
         free(net->meta_key[i]);
         free(net->meta_value[i]);
@@ -456,7 +457,7 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     if (batch < net->max_batch)
         batch = net->max_batch;
     training = training || net->reserved_training;
-    size_t total = 0, per_thread = NN_GEMM_PACK, part = 0;
+    size_t total = 0, per_thread = NN_GEMM_PACK, part = 0, packed = 0;
     size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
     int written[NN_MAX_LAYERS];
     inference_outputs(net, written);
@@ -478,24 +479,29 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
             total += sizes[i][j];
         }
         if (l->kind == NN_CONV) {
-            size_t p, t = nn_conv_work(l, batch, &p);
+            size_t p, k, t = nn_conv_work(l, batch, &p, &k);
             per_thread = t > per_thread ? t : per_thread;
             part = p > part ? p : part;
+            packed = k > packed ? k : packed;
         }
     }
     float *acts = nn_aligned_alloc(total, err);
     float *thread = acts ? nn_aligned_alloc(per_thread * (size_t)nthreads, err) : NULL;
     float *partbuf = thread ? nn_aligned_alloc(part, err) : NULL;
-    if (!partbuf) {
+    float *packbuf = partbuf ? nn_aligned_alloc(packed, err) : NULL;
+    if (!packbuf) {
         free(acts);
         free(thread);
+        free(partbuf);
         return -1;
     }
     free(net->acts);
     free(net->work.thread);
     free(net->work.part);
+    free(net->work.packed_weight);
     net->acts = acts;
-    net->work = (nn_work){.nthreads = nthreads, .per_thread = per_thread, .thread = thread, .part = partbuf};
+    net->work = (nn_work){
+        .nthreads = nthreads, .per_thread = per_thread, .thread = thread, .part = partbuf, .packed_weight = packbuf};
     float *p = acts;
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];

@@ -34,15 +34,35 @@ static int check_gemm(tap *t, int M, int N, int K, int ta, int tb, int acc)
     size_t ldc = (size_t)N + (size_t)rnd(0, 3);
     float *A = random_floats(lda * (size_t)(ta ? K : M)), *B = random_floats(ldb * (size_t)(tb ? N : K));
     float *C = random_floats(ldc * (size_t)M), *R = nn_aligned_alloc(ldc * (size_t)M, NULL);
+    float *C0 = nn_aligned_alloc(ldc * (size_t)M, NULL);
     memcpy(R, C, ldc * (size_t)M * sizeof *R);
+    memcpy(C0, C, ldc * (size_t)M * sizeof *C0);
     nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, C, ldc);
     nn_gemm_ref(ta, tb, M, N, K, A, lda, B, ldb, acc, R, ldc);
     double d = max_diff(C, R, ldc * (size_t)M);
-    int ok = tap_ok(t, d < 1e-5 * sqrt((double)K + 1) * 4, "gemm %dx%dx%d ta=%d tb=%d acc=%d: max diff %.2g", M, N, K, ta,
-                    tb, acc, d);
+    /* With A packed beforehand (only A untransposed is), on all threads and on one: the same floats. */
+    int same = 1;
+    if (!ta) {
+        float *packed = nn_aligned_alloc(nn_gemm_packed_a_floats(M, K), NULL), *pack = nn_aligned_alloc(NN_GEMM_PACK, NULL);
+        float *P = nn_aligned_alloc(ldc * (size_t)M, NULL), *S = nn_aligned_alloc(ldc * (size_t)M, NULL);
+        memcpy(P, C0, ldc * (size_t)M * sizeof *P);
+        memcpy(S, C0, ldc * (size_t)M * sizeof *S);
+        nn_gemm_pack_a(M, K, A, lda, packed);
+        nn_gemm_packed(ta, tb, M, N, K, A, lda, packed, B, ldb, acc, P, ldc);
+        nn_gemm_serial_packed(ta, tb, M, N, K, A, lda, packed, B, ldb, acc, S, ldc, pack);
+        same = memcmp(P, C, ldc * (size_t)M * sizeof *P) == 0 && memcmp(S, C, ldc * (size_t)M * sizeof *S) == 0;
+        free(packed);
+        free(pack);
+        free(P);
+        free(S);
+    }
+    int ok = tap_ok(t, d < 1e-5 * sqrt((double)K + 1) * 4 && same,
+                    "gemm %dx%dx%d ta=%d tb=%d acc=%d: max diff %.2g%s", M, N, K, ta, tb, acc, d,
+                    ta ? "" : same ? ", packed A the same" : ", packed A differs");
     free(A);
     free(B);
     free(C);
+    free(C0);
     free(R);
     return ok;
 }
