@@ -266,23 +266,25 @@ void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *
     /* Below about a million multiply-adds, a parallel region costs more than it saves. */
     if ((double)M * N * K < 1e6)
         nthreads = 1;
-    /* Tiles as large as the caches allow, split until every thread has a few to take. The tiling
-     * only decides who computes an element, never the order of its sum, so results stay exact. */
-    int mc = round_up(imin(M, MC_MAX), MR), nc = round_up(imin(N, NC_MAX), NR);
-    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 2 * nthreads && (nc > NR || mc > MR)) {
-        if (nc > NR && nc >= mc)
-            nc = round_up(nc / 2, NR);
-        else
-            mc = round_up(mc / 2, MR);
+    /* Tiles as large as the caches allow, in a number the threads share evenly: the column panels
+     * are dealt out in nt nearly equal runs (halving tiles left one thread with 3 of 5 at batch 1).
+     * The tiling only decides who computes an element, never the order of its sum. */
+    int mc = round_up(imin(M, MC_MAX), MR), mt = (M + mc - 1) / mc;
+    int panels = (N + NR - 1) / NR, nt = (panels + NC_MAX / NR - 1) / (NC_MAX / NR);
+    while ((mt * nt < nthreads || (mt * nt) % nthreads) && nt < panels)
+        nt++;
+    while (mt * nt < nthreads && mc > MR) {
+        mc = round_up(mc / 2, MR);
+        mt = (M + mc - 1) / mc;
     }
-    int mt = (M + mc - 1) / mc, nt = (N + nc - 1) / nc;
     NN_PRAGMA(omp parallel if (nthreads > 1))
     {
         float *pack = aligned_alloc(64, NN_GEMM_PACK * sizeof(float));
         NN_PRAGMA(omp for schedule(dynamic))
         for (int t = 0; t < mt * nt; t++) {
-            int i0 = t / nt * mc, j0 = t % nt * nc;
-            int tm = imin(mc, M - i0), tn = imin(nc, N - j0);
+            int jb = t % nt, first = (int)((long)jb * panels / nt), end = (int)((long)(jb + 1) * panels / nt);
+            int i0 = t / nt * mc, j0 = first * NR;
+            int tm = imin(mc, M - i0), tn = imin(end * NR, N) - j0;
             if (pack)
                 gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, packed_a, B, ldb, accumulate, C, ldc,
                            pack, pack + (size_t)MC_MAX * KC);
