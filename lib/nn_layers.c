@@ -86,12 +86,12 @@ static void valid_span(int size, int out, int stride, int off, int *lo, int *hi)
     *hi = b;
 }
 
-/* x [in_c][n][H][W], samples [b0, b0+m) -> col [in_c*k*k][m*OH*OW]; shared: all threads help. */
-static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, float *col, int shared)
+/* x [in_c][n][H][W], samples [b0, b0+m), output rows [oy0, oy1) -> col [in_c*k*k][m*(oy1-oy0)*OW]. */
+static void im2col_rows(const nn_layer *l, int n, int b0, int m, int oy0, int oy1, const float *x, float *col)
 {
     int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w, OH = l->h, OW = l->w;
-    size_t ohw = conv_pixels(l), cols = (size_t)m * ohw;
-    NN_PRAGMA(omp parallel for schedule(static) if (shared && conv_rows(l) * cols > 65536))
+    size_t ohw = (size_t)(oy1 - oy0) * OW;
+    size_t cols = (size_t)m * ohw;
     for (int c = 0; c < l->in_c; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
@@ -102,7 +102,7 @@ static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, floa
                 for (int b = 0; b < m; b++) {
                     const float *plane = x + ((size_t)c * n + b0 + b) * H * W;
                     float *dst = row + (size_t)b * ohw;
-                    for (int oy = 0; oy < OH; oy++, dst += OW) {
+                    for (int oy = oy0; oy < oy1; oy++, dst += OW) {
                         if (oy < ylo || oy >= yhi) {
                             memset(dst, 0, (size_t)OW * sizeof *dst);
                             continue;
@@ -123,6 +123,11 @@ static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, floa
                     }
                 }
             }
+}
+
+static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, float *col)
+{
+    im2col_rows(l, n, b0, m, 0, l->h, x, col);
 }
 
 /* The adjoint of im2col: dcol [in_c*k*k][m*OH*OW] -> dx for samples [b0, b0+m) (overwritten). */
@@ -172,12 +177,13 @@ static inline float bn_apply(float x, float mean, float invstd, float gamma, flo
 static float act_slope(const nn_layer *act) { return act->kind == NN_LEAKY ? act->alpha : 0.0f; }
 static inline float act_apply(float x, float slope) { return x > 0.0f ? x : slope * x; }
 
-/* y[oc][i] = act(bn(y[oc][i] + bias)) over the m*ohw outputs of each channel of samples from b. */
-static void conv_epilogue(const nn_layer *l, int n, int b, size_t count, float *y, const nn_conv_post *post)
+/* y[oc][i] = act(bn(y[oc][i] + bias)) over count outputs of each channel, from output first of sample b. */
+static void conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t count, float *y,
+                          const nn_conv_post *post)
 {
     const nn_layer *bn = post ? post->bn : NULL, *act = post ? post->act : NULL;
     for (int oc = 0; oc < l->c; oc++) {
-        float *dst = y + ((size_t)oc * n + b) * conv_pixels(l), bias = l->bias[oc];
+        float *dst = y + ((size_t)oc * n + b) * conv_pixels(l) + first, bias = l->bias[oc];
         if (!bn && !act) {
             NN_SIMD
             for (size_t i = 0; i < count; i++)
@@ -206,50 +212,65 @@ static void conv_epilogue(const nn_layer *l, int n, int b, size_t count, float *
     }
 }
 
-/* Samples [b0, b1) of a convolution's forward pass, the weight packed for the GEMM beforehand;
- * shared = the GEMM may use every thread. */
+/* Samples [b0, b1) of a convolution's forward pass on the calling thread, the weight packed for
+ * the GEMM beforehand. */
 static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y, float *col,
-                               const float *packed_weight, float *pack, int shared, const nn_conv_post *post)
+                               const float *packed_weight, float *pack, const nn_conv_post *post)
 {
     size_t rows = conv_rows(l), ohw = conv_pixels(l);
     int chunk = conv_chunk(l, b1 - b0);
     for (int b = b0; b < b1; b += chunk) {
         int m = b1 - b < chunk ? b1 - b : chunk;
-        im2col(l, n, b, m, x, col, shared);
+        im2col(l, n, b, m, x, col);
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
-        if (shared)
-            nn_gemm_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col, m * ohw, 0,
-                           y + (size_t)b * ohw, (size_t)n * ohw);
-        else
-            nn_gemm_serial_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col,
-                                  m * ohw, 0, y + (size_t)b * ohw, (size_t)n * ohw, pack);
-        conv_epilogue(l, n, b, m * ohw, y, post);
+        nn_gemm_serial_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col, m * ohw, 0,
+                              y + (size_t)b * ohw, (size_t)n * ohw, pack);
+        conv_epilogue(l, n, b, 0, m * ohw, y, post);
     }
 }
 
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
     size_t part, packed, colsize = (nn_conv_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
-    int G = groups_of(n);
     /* Packed once here rather than once per tile of every group's GEMM. */
     const float *packed_weight = ws->packed_weight;
     nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), ws->packed_weight);
-    if (G < team_size(ws)) {
-        /* Fewer samples than threads (batch 1 inference): the threads share each GEMM instead. */
-        for (int g = 0; g < G; g++) {
-            int b0, b1;
-            group_range(n, g, &b0, &b1);
-            conv_forward_group(l, n, b0, b1, x, y, ws->thread, packed_weight, NULL, 1, post);
+    int team = team_size(ws);
+    if (n < team) {
+        /* Fewer samples than threads (batch 1 inference): the threads split each sample's output
+         * rows, and each makes the columns it multiplies itself. (Sharing one im2col matrix and
+         * one GEMM between them moved every column from one core's cache to the other's, and two
+         * threads ran slower than one.) */
+        size_t ohw = conv_pixels(l);
+        for (int b = 0; b < n; b++) {
+            NN_PRAGMA(omp parallel num_threads(team))
+            {
+                int t = thread_id(), parts = team;
+#ifdef _OPENMP
+                parts = omp_get_num_threads();
+#endif
+                int oy0 = (int)((long)t * l->h / parts), oy1 = (int)((long)(t + 1) * l->h / parts);
+                float *col = ws->thread + (size_t)t * ws->per_thread;
+                size_t cols = (size_t)(oy1 - oy0) * l->w;
+                if (cols > 0) {
+                    im2col_rows(l, n, b, 1, oy0, oy1, x, col);
+                    nn_gemm_serial_packed(0, 0, l->c, (int)cols, (int)conv_rows(l), l->weight, conv_rows(l),
+                                          packed_weight, col, cols, 0, y + (size_t)b * ohw + (size_t)oy0 * l->w,
+                                          (size_t)n * ohw, col + 2 * colsize);
+                    conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
+                }
+            }
         }
         return;
     }
     /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
-    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team_size(ws)))
+    int G = groups_of(n);
+    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team))
     for (int g = 0; g < G; g++) {
         float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
         int b0, b1;
         group_range(n, g, &b0, &b1);
-        conv_forward_group(l, n, b0, b1, x, y, col, packed_weight, col + 2 * colsize, 0, post);
+        conv_forward_group(l, n, b0, b1, x, y, col, packed_weight, col + 2 * colsize, post);
     }
 }
 
@@ -272,7 +293,7 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
             for (int b = b0; b < b1; b += chunk) {
                 int m = b1 - b < chunk ? b1 - b : chunk;
                 const float *dyb = dy + (size_t)b * ohw; /* [c][m*ohw], row stride n*ohw */
-                im2col(l, n, b, m, x, col, 0);
+                im2col(l, n, b, m, x, col);
                 /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows] */
                 nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw, b > b0,
                                dw, rows, pack);
