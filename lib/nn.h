@@ -36,12 +36,10 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
 void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
                     size_t ldb, int accumulate, float *C, size_t ldc, float *pack);
 /* A [M][K] (row-major, not transposed) packed once for many products: the size in floats of
- * the packed copy, the packing, and the two products above taking it (packed_a) instead of A.
- * With packed_a NULL they are nn_gemm and nn_gemm_serial; the sums are the same either way. */
+ * the packed copy, the packing, and nn_gemm_serial taking it (packed_a) instead of A. With
+ * packed_a NULL it is nn_gemm_serial; the sums are the same either way. */
 size_t nn_gemm_packed_a_floats(int M, int K);
 void nn_gemm_pack_a(int M, int K, const float *A, size_t lda, float *packed);
-void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *packed_a,
-                    const float *B, size_t ldb, int accumulate, float *C, size_t ldc);
 void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda,
                            const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
                            float *pack);

@@ -251,12 +251,6 @@ void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const 
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
              int accumulate, float *C, size_t ldc)
 {
-    nn_gemm_packed(trans_a, trans_b, M, N, K, A, lda, NULL, B, ldb, accumulate, C, ldc);
-}
-
-void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *packed_a,
-                    const float *B, size_t ldb, int accumulate, float *C, size_t ldc)
-{
     if (gemm_trivial(M, N, K, accumulate, C, ldc))
         return;
     int nthreads = 1;
@@ -286,7 +280,7 @@ void nn_gemm_packed(int trans_a, int trans_b, int M, int N, int K, const float *
             int i0 = t / nt * mc, j0 = first * NR;
             int tm = imin(mc, M - i0), tn = imin(end * NR, N) - j0;
             if (pack)
-                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, packed_a, B, ldb, accumulate, C, ldc,
+                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, accumulate, C, ldc,
                            pack, pack + (size_t)MC_MAX * KC);
             else /* out of memory for packing: still correct, just slow */
                 nn_gemm_ref(trans_a, trans_b, tm, tn, K, trans_a ? A + i0 : A + (size_t)i0 * lda, lda,
