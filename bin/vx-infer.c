@@ -19,7 +19,9 @@ static const char usage[] =
     "  -t, --text          key, label and probabilities as tab-separated text instead\n"
     "  -e, --eval          labelled input: accuracy, per-class recall and the confusion matrix\n"
     "                      (rows true, columns predicted); the last line is the accuracy\n"
-    "      --flip          average with the mirror image (test-time augmentation)\n"
+    "      --views SPEC    test-time views to average: none, flip, shift=N or flip,shift=N\n"
+    "                      (default: the model's views= metadata, else none)\n"
+    "      --flip          the same as --views flip\n"
     "  -b, --batch N       images per batch (64)\n"
     "  -u, --unbuffered    classify each image as it arrives and flush its output (live streams)\n"
     "  -j, --threads N     OpenMP threads\n"
@@ -28,7 +30,8 @@ static const char usage[] =
     "      --version       show the version and exit\n";
 
 struct cmdline {
-    int text, eval, flip, batch, threads, unbuffered;
+    int text, eval, batch, threads, unbuffered;
+    const char *views;
     const char *output, *model;
     char **inputs;
     int ninputs;
@@ -38,7 +41,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 {
     static const struct option longopts[] = {
         {"text", no_argument, NULL, 't'},          {"eval", no_argument, NULL, 'e'},
-        {"flip", no_argument, NULL, 'F'},          {"batch", required_argument, NULL, 'b'},
+        {"flip", no_argument, NULL, 'F'},          {"views", required_argument, NULL, 'V'},
+        {"batch", required_argument, NULL, 'b'},
         {"unbuffered", no_argument, NULL, 'u'},
         {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
@@ -51,7 +55,14 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'e': cmd->eval = 1; break;
-        case 'F': cmd->flip = 1; break;
+        case 'F': cmd->views = "flip"; break;
+        case 'V': {
+            vx_views views;
+            if (vx_views_parse(optarg, &views, &err) < 0)
+                vx_die(prog, 2, "--views: %s", err.msg);
+            cmd->views = optarg;
+            break;
+        }
         case 'u': cmd->unbuffered = 1; break;
         case 'o': cmd->output = optarg; break;
         case 'b':
@@ -78,12 +89,13 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 struct run {
     const struct cmdline *cmd;
     vx_net *net;
+    vx_views views;
     uint32_t dim[3];
     int classes;
     char *class_meta;     /* "a,b,..." from the model, or NULL */
     FILE *out;
     vx_record *recs;      /* one batch of input records */
-    float *x, *xflip, *probs, *pflip;
+    float *x, *probs;
     vx_record outrec;
     long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
     size_t unlabelled;
@@ -97,34 +109,15 @@ static _Noreturn void fail(struct run *run, const char *msg)
     vx_die(prog, 1, "%s", msg);
 }
 
-static void mirror(const float *x, const uint32_t dim[3], float *y)
-{
-    for (uint32_t c = 0; c < dim[0]; c++)
-        for (uint32_t r = 0; r < dim[1]; r++)
-            for (uint32_t i = 0; i < dim[2]; i++) {
-                size_t row = ((size_t)c * dim[1] + r) * dim[2];
-                y[row + i] = x[row + dim[2] - 1 - i];
-            }
-}
-
 static void flush_batch(struct run *run, int n)
 {
     vx_error err;
     size_t per = (size_t)run->dim[0] * run->dim[1] * run->dim[2];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         if (vx_net_input(run->net, &run->recs[i], run->x + (size_t)i * per, &err) < 0)
             fail(run, err.msg);
-        if (run->cmd->flip)
-            mirror(run->x + (size_t)i * per, run->dim, run->xflip + (size_t)i * per);
-    }
-    if (vx_net_predict(run->net, run->x, n, run->probs, &err) < 0)
+    if (vx_net_predict_views(run->net, run->x, n, &run->views, run->probs, &err) < 0)
         fail(run, err.msg);
-    if (run->cmd->flip) {
-        if (vx_net_predict(run->net, run->xflip, n, run->pflip, &err) < 0)
-            fail(run, err.msg);
-        for (size_t i = 0; i < (size_t)n * run->classes; i++)
-            run->probs[i] = 0.5f * (run->probs[i] + run->pflip[i]);
-    }
     for (int i = 0; i < n; i++) {
         const vx_record *r = &run->recs[i];
         const float *p = run->probs + (size_t)i * run->classes;
@@ -220,15 +213,17 @@ int main(int argc, char **argv)
     if (!run.net)
         vx_die(prog, 1, "%s", err.msg);
     vx_net_shape(run.net, run.dim, &run.classes, NULL);
+    /* The model says how it was meant to be run; the command line overrides it. */
+    const char *views = cmd.views ? cmd.views : vx_net_get_meta(run.net, "views");
+    if (views && vx_views_parse(views, &run.views, &err) < 0)
+        vx_die(prog, 1, "%s: %s", cmd.model, err.msg);
     const char *cm = vx_net_get_meta(run.net, "classes");
     run.class_meta = cm ? strdup(cm) : NULL;
     size_t per = (size_t)run.dim[0] * run.dim[1] * run.dim[2];
     run.recs = calloc((size_t)cmd.batch, sizeof *run.recs);
     run.x = malloc((size_t)cmd.batch * per * sizeof(float));
-    run.xflip = malloc((size_t)cmd.batch * per * sizeof(float));
     run.probs = malloc((size_t)cmd.batch * (size_t)run.classes * sizeof(float));
-    run.pflip = malloc((size_t)cmd.batch * (size_t)run.classes * sizeof(float));
-    if (!run.recs || !run.x || !run.xflip || !run.probs || !run.pflip)
+    if (!run.recs || !run.x || !run.probs)
         vx_die(prog, 1, "out of memory");
     for (int i = 0; i < cmd.batch; i++)
         vx_record_init(&run.recs[i]);
@@ -269,9 +264,7 @@ int main(int argc, char **argv)
     vx_record_free(&run.outrec);
     free(run.recs);
     free(run.x);
-    free(run.xflip);
     free(run.probs);
-    free(run.pflip);
     free(run.class_meta);
     vx_net_free(run.net);
     return 0;

@@ -41,20 +41,21 @@ static const char usage[] =
     "      --augment, --no-augment  random flip, shift, rotation and scale (on)\n"
     "      --erase P            with augmentation, blank a random rectangle with probability P (0)\n"
     "      --seed N             initialisation, order, augmentation and dropout (1)\n"
+    "      --views SPEC         record how the model is to be run: flip, shift=N or both (none)\n"
     "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
     "      --progress           progress on stderr even when it is not a terminal\n"
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n";
 
 struct cmdline {
-    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init;
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *views;
     int resume, threads, progress;
     vx_train_opts opts;
 };
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE };
+       OPT_ERASE, OPT_VIEWS };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -90,6 +91,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"augment", no_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
         {"seed", required_argument, NULL, OPT_SEED},   {"progress", no_argument, NULL, OPT_PROGRESS},
         {"init", required_argument, NULL, OPT_INIT},   {"erase", required_argument, NULL, OPT_ERASE},
+        {"views", required_argument, NULL, OPT_VIEWS},
         {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
@@ -121,6 +123,14 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
         case OPT_PROGRESS: cmd->progress = 1; break;
         case OPT_INIT: cmd->init = optarg; break;
+        case OPT_VIEWS: {
+            vx_views views;
+            vx_error err;
+            if (vx_views_parse(optarg, &views, &err) < 0)
+                vx_die(prog, 2, "--views: %s", err.msg);
+            cmd->views = optarg;
+            break;
+        }
         case OPT_OPTIM:
             if (strcmp(optarg, "adamw") == 0)
                 o->optimizer = VX_ADAMW;
@@ -344,9 +354,19 @@ int main(int argc, char **argv)
             vx_die(prog, 1, "%s", err.msg);
         meta(net, "seed", "%.0f", (double)cmd.opts.seed);
         meta(net, "train_images", "%.0f", (double)train.n);
-        set_options_meta(net, argc, argv);
     }
+    /* After a resume too: the run that finishes the model is the one to record (a resume may
+     * extend --epochs, which leaves the earlier epochs unchanged under a constant schedule). */
+    set_options_meta(net, argc, argv);
     meta(net, "epochs", "%.0f", cmd.opts.epochs);
+    if (cmd.views) {
+        vx_views views;
+        char text[32];
+        vx_views_parse(cmd.views, &views, &err);
+        vx_views_format(&views, text, sizeof text);
+        if (vx_net_set_meta(net, "views", text, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+    }
     /* The best accuracy so far belongs to this run: carried over a resume, not from --init. */
     const char *best_text = done ? vx_net_get_meta(net, "best_val_acc") : NULL;
     double best = best_text ? atof(best_text) : -1;

@@ -678,6 +678,84 @@ int vx_net_predict(vx_net *net, const float *x, int n, float *probs, vx_error *e
     return 0;
 }
 
+/* One view of each of n images [n][C][H][W]: moved by (dy, dx) with the border repeated, then
+ * mirrored if asked. */
+static void make_view(const float *x, int n, int C, int H, int W, int dy, int dx, int flip, float *y)
+{
+    for (size_t p = 0; p < (size_t)n * C; p++) {
+        const float *src = x + p * H * W;
+        float *dst = y + p * H * W;
+        for (int r = 0; r < H; r++) {
+            int sr = r - dy < 0 ? 0 : r - dy >= H ? H - 1 : r - dy;
+            for (int c = 0; c < W; c++) {
+                int oc = flip ? W - 1 - c : c;
+                int sc = oc - dx < 0 ? 0 : oc - dx >= W ? W - 1 : oc - dx;
+                dst[(size_t)r * W + c] = src[(size_t)sr * W + sc];
+            }
+        }
+    }
+}
+
+int vx_net_predict_views(vx_net *net, const float *x, int n, const vx_views *views, float *probs, vx_error *err)
+{
+    const nn_layer *in = &net->layer[0];
+    int classes = net->layer[net->nlayers - 1].c;
+    static const int moves[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+    int nmoves = views->shift > 0 ? 5 : 1, nflips = views->flip ? 2 : 1;
+    if (nmoves == 1 && nflips == 1)
+        return vx_net_predict(net, x, n, probs, err);
+    size_t count = (size_t)n * in->c * in->h * in->w, nprob = (size_t)n * classes;
+    float *view = malloc(count * sizeof *view), *p = malloc(nprob * sizeof *p);
+    int rc = view && p ? 0 : vx_fail(err, "out of memory for %d images' views", n);
+    for (size_t i = 0; i < nprob; i++)
+        probs[i] = 0;
+    for (int m = 0; m < nmoves && rc == 0; m++)
+        for (int f = 0; f < nflips && rc == 0; f++) {
+            make_view(x, n, in->c, in->h, in->w, moves[m][0] * views->shift, moves[m][1] * views->shift, f, view);
+            rc = vx_net_predict(net, view, n, p, err);
+            for (size_t i = 0; i < nprob && rc == 0; i++)
+                probs[i] += p[i];
+        }
+    for (size_t i = 0; i < nprob; i++)
+        probs[i] /= (float)(nmoves * nflips);
+    free(view);
+    free(p);
+    return rc;
+}
+
+int vx_views_parse(const char *text, vx_views *views, vx_error *err)
+{
+    vx_views v = {0, 0};
+    const char *p = text;
+    if (strcmp(text, "none") != 0)
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            char *end;
+            if (len == 4 && strncmp(p, "flip", 4) == 0 && !v.flip)
+                v.flip = 1;
+            else if (len > 6 && strncmp(p, "shift=", 6) == 0 && !v.shift && isdigit((unsigned char)p[6]) &&
+                     (v.shift = (int)strtol(p + 6, &end, 10), end == p + len) && v.shift >= 1 && v.shift <= 64)
+                ;
+            else
+                return vx_fail(err, "views '%s': '%.*s' is not flip or shift=N (N from 1 to 64)", text, (int)len, p);
+            if (!p[len])
+                break;
+            p += len + 1;
+        }
+    *views = v;
+    return 0;
+}
+
+void vx_views_format(const vx_views *views, char *buf, size_t size)
+{
+    if (!views->flip && !views->shift)
+        snprintf(buf, size, "none");
+    else if (!views->shift)
+        snprintf(buf, size, "flip");
+    else
+        snprintf(buf, size, "%sshift=%d", views->flip ? "flip," : "", views->shift);
+}
+
 /* ------------------------------------------------------------ model file */
 
 static const unsigned char model_magic[8] = {0x89, 'V', 'X', 'M', '\r', '\n', 0x1a, '\n'};

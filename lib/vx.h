@@ -286,6 +286,18 @@ vx_net *vx_net_load(const char *path, vx_error *err);
 int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err);
 /* Class probabilities probs [n][classes] for inputs x [n][C][H][W]. */
 int vx_net_predict(vx_net *net, const float *x, int n, float *probs, vx_error *err);
+/* Test-time augmentation: the probabilities averaged over several views of each image, the image
+ * itself, with flip its mirror, and with shift > 0 the image moved that many pixels up, down,
+ * left and right (border repeated), each also mirrored when flip is set. */
+typedef struct vx_views {
+    int flip;
+    int shift;
+} vx_views;
+int vx_net_predict_views(vx_net *net, const float *x, int n, const vx_views *views, float *probs, vx_error *err);
+/* Views as text: "none", "flip", "shift=N" or "flip,shift=N" (the form a model's views= metadata
+ * holds: how vx-train recorded the model is meant to be run). */
+int vx_views_parse(const char *text, vx_views *views, vx_error *err);
+void vx_views_format(const vx_views *views, char *buf, size_t size);
 
 /* A labelled image set held in memory compactly as u8. */
 typedef struct vx_imageset {

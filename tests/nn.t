@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..21
+echo 1..25
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -52,6 +52,18 @@ vx-infer --flip --batch 7 --eval a.vxm set.vxs > /dev/null
 ok $? "--flip with an odd batch size"
 vx-infer --batch 1 --text a.vxm set.vxs > text1.txt
 ok "$(cmp -s text.txt text1.txt; echo $?)" "batch 1 and batch 64 give identical probabilities"
+
+# Views recorded at training time are how vx-infer runs the model unless told otherwise.
+train -o v.vxm --views shift=1,flip 2> /dev/null
+ok "$(cmp -s <(vx-infer --text v.vxm set.vxs) <(vx-infer --text --views flip,shift=1 a.vxm set.vxs) &&
+      ! cmp -s <(vx-infer --text v.vxm set.vxs) text.txt; echo $?)" \
+   "vx-train --views: the model runs with its views (flip,shift=1) by default"
+ok "$(cmp -s <(vx-infer --text --views none v.vxm set.vxs) text.txt; echo $?)" "vx-infer --views none: a single view"
+vx-infer --views flip,shift=0 a.vxm set.vxs > /dev/null 2> err.txt
+ok "$( [ $? = 2 ] && grep -q "^vx-infer: --views: views 'flip,shift=0': 'shift=0' is not flip or shift=N" err.txt; echo $?)" \
+   "vx-infer: bad --views is a usage error"
+vx-train --arch tiny.arch --views mirror -o z.vxm set.vxs 2> err.txt
+ok "$( [ $? = 2 ] && grep -q -- '--views' err.txt && [ ! -e z.vxm ]; echo $?)" "vx-train: bad --views is a usage error, no model written"
 
 # Same seed, same model, whatever the thread count (in twin directories: same recorded arguments).
 mkdir t1 t2 && ln -s ../set.vxs ../tiny.arch t1 && ln -s ../set.vxs ../tiny.arch t2

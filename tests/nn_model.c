@@ -5,6 +5,7 @@
 #include "nn.h"
 #include "tap.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -129,10 +130,90 @@ static void expect_reject(tap *t, const unsigned char *p, size_t len, const char
     vx_net_free(net);
 }
 
+static float max_gap(const float *a, const float *b, int n)
+{
+    float gap = 0;
+    for (int i = 0; i < n; i++)
+        gap = fabsf(a[i] - b[i]) > gap ? fabsf(a[i] - b[i]) : gap;
+    return gap;
+}
+
+/* Test-time views of two 8x8 images x against predictions of views made here by hand. */
+static void check_views(tap *t, vx_net *net, const float x[2 * 64])
+{
+    vx_error err;
+    float plain[6], got[6], want[6] = {0}, p[6], mirror[2 * 64], moved[4][2 * 64];
+    vx_net_predict(net, x, 2, plain, &err);
+    vx_views none = {0, 0}, flip = {1, 0}, shift1 = {0, 1}, both = {1, 2};
+    vx_net_predict_views(net, x, 2, &none, got, &err);
+    tap_ok(t, memcmp(got, plain, sizeof got) == 0, "views: no views is a plain prediction");
+
+    for (int i = 0; i < 2 * 8; i++)
+        for (int c = 0; c < 8; c++)
+            mirror[i * 8 + c] = x[i * 8 + 7 - c];
+    vx_net_predict(net, mirror, 2, p, &err);
+    for (int k = 0; k < 6; k++)
+        want[k] = (plain[k] + p[k]) / 2;
+    vx_net_predict_views(net, x, 2, &flip, got, &err);
+    tap_ok(t, max_gap(got, want, 6) < 1e-6f, "views: --flip averages with the mirror image");
+
+    /* Moved one pixel down, up, right, left; the row or column uncovered repeats the border. */
+    for (int i = 0; i < 2; i++)
+        for (int r = 0; r < 8; r++)
+            for (int c = 0; c < 8; c++) {
+                const float *img = x + i * 64;
+                moved[0][i * 64 + r * 8 + c] = img[(r ? r - 1 : 0) * 8 + c];
+                moved[1][i * 64 + r * 8 + c] = img[(r < 7 ? r + 1 : 7) * 8 + c];
+                moved[2][i * 64 + r * 8 + c] = img[r * 8 + (c ? c - 1 : 0)];
+                moved[3][i * 64 + r * 8 + c] = img[r * 8 + (c < 7 ? c + 1 : 7)];
+            }
+    memcpy(want, plain, sizeof want);
+    for (int v = 0; v < 4; v++) {
+        vx_net_predict(net, moved[v], 2, p, &err);
+        for (int k = 0; k < 6; k++)
+            want[k] += p[k];
+    }
+    for (int k = 0; k < 6; k++)
+        want[k] /= 5;
+    vx_net_predict_views(net, x, 2, &shift1, got, &err);
+    tap_ok(t, max_gap(got, want, 6) < 1e-6f, "views: --shift 1 averages the image moved each way");
+
+    /* Ten views closed under mirroring: the mirror image gets the same average. */
+    vx_net_predict_views(net, x, 2, &both, got, &err);
+    vx_net_predict_views(net, mirror, 2, &both, want, &err);
+    float sum = 0;
+    for (int k = 0; k < 3; k++)
+        sum += got[k];
+    tap_ok(t, max_gap(got, want, 6) < 1e-6f && fabsf(sum - 1) < 1e-5f && max_gap(got, plain, 6) > 0,
+           "views: flip and shift 2 give the mirror image the same probabilities");
+}
+
+/* Views as text: the forms accepted, their canonical spelling, and the mistakes refused. */
+static void check_views_text(tap *t)
+{
+    static const char *const good[][2] = {{"none", "none"}, {"flip", "flip"}, {"shift=2", "shift=2"},
+                                          {"shift=3,flip", "flip,shift=3"}, {"flip,shift=64", "flip,shift=64"}};
+    static const char *const bad[] = {"", "flip,", "flip,flip", "shift=0", "shift=65", "shift=2x", "shift=", "mirror"};
+    vx_error err;
+    vx_views v;
+    char text[32];
+    int ok = 1;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        ok &= vx_views_parse(good[i][0], &v, &err) == 0;
+        vx_views_format(&v, text, sizeof text);
+        ok &= strcmp(text, good[i][1]) == 0;
+    }
+    tap_ok(t, ok, "views: text forms parsed and written back canonically");
+    ok = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ok &= vx_views_parse(bad[i], &v, &err) < 0 && strstr(err.msg, "is not flip or shift=N");
+    tap_ok(t, ok, "views: malformed texts refused");
+}
+
 int main(void)
 {
     tap t;
-    tap_plan(&t, 19);
+    tap_plan(&t, 25);
     snprintf(tmpdir, sizeof tmpdir, "%s/nn_model.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir))
         tap_skip_all("cannot create a temporary directory");
@@ -208,6 +289,8 @@ int main(void)
     if (back)
         vx_net_predict(back, x, 2, p2, &err);
     tap_ok(&t, back && memcmp(p1, p2, sizeof p1) == 0, "loaded model predicts identically");
+    check_views(&t, one, x);
+    check_views_text(&t);
     vx_net_free(back);
 
     /* Damaged files. */
