@@ -91,8 +91,7 @@ deps:
 # ----------------------------------------------------------------- demo
 # The bundled portrait: what it holds, then the face found in it and the emotions read from it.
 DEMO_SAMPLE = data/samples/face.png
-# The shipped face model, or while it is below its target the committed draft.
-DEMO_MODEL  = $(firstword $(wildcard models/face.vxm models/face-draft.vxm) models/face.vxm)
+DEMO_MODEL  = models/face.vxm
 demo: $(PROGS)
 	$(BUILD)/bin/vx-decode $(DEMO_SAMPLE) | $(BUILD)/bin/vx-ls
 	$(BUILD)/bin/vx-facecrop --text $(DEMO_SAMPLE)
