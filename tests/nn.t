@@ -6,7 +6,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 n=0; fail=0
 ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-echo 1..25
+echo 1..26
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -71,18 +71,27 @@ mkdir t1 t2 && ln -s ../set.vxs ../tiny.arch t1 && ln -s ../set.vxs ../tiny.arch
 ok "$(cmp -s t1/m.vxm t2/m.vxm; echo $?)" "1 and 2 threads write byte-identical models"
 cp t1/m.vxm b.vxm
 
-# Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run
-# (each in its own directory, so the recorded arguments are the same too).
+# Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run of the
+# same command (each in its own directory, so the recorded arguments are the same too).
 mkdir straight resumed && ln -s ../set.vxs ../tiny.arch straight && ln -s ../set.vxs ../tiny.arch resumed
-(cd straight && train -o m.vxm --checkpoint ck.vxc --log l.tsv 2> /dev/null)
+(cd straight && train -o m.vxm --checkpoint ck.vxc --resume --log l.tsv 2> /dev/null)
 cd resumed
-train -o m.vxm --checkpoint ck.vxc --log l.tsv 2> /dev/null & pid=$!
+train -o m.vxm --checkpoint ck.vxc --resume --log l.tsv 2> /dev/null & pid=$!
 for i in $(seq 200); do [ -e ck.vxc ] && break; sleep 0.01; done
 kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
 train -o m.vxm --checkpoint ck.vxc --resume --log l.tsv 2> /dev/null
 cd ..
 ok "$(cmp -s straight/m.vxm resumed/m.vxm && [ "$(wc -l < resumed/l.tsv)" = 13 ]; echo $?)" \
    "resumed after kill -9: identical model, complete log"
+
+# Under a constant learning rate, a finished run resumed with more epochs ends where one longer
+# run of the final command does (how the prototype's 30 epochs were extended to 50).
+const() { train --schedule constant --warmup 0 --checkpoint ck.vxc --resume --log l.tsv "$@" 2> /dev/null; }
+mkdir longer extended && ln -s ../set.vxs ../tiny.arch longer && ln -s ../set.vxs ../tiny.arch extended
+(cd longer && const -o m.vxm --epochs 8) && (cd extended && const -o m.vxm --epochs 4 && const -o m.vxm --epochs 8)
+ok "$(cmp -s longer/m.vxm extended/m.vxm && cmp -s <(cut -f1-5 longer/l.tsv) <(cut -f1-5 extended/l.tsv) &&
+      [ "$(wc -l < extended/l.tsv)" = 9 ] && grep -aq -- '--epochs 8 set.vxs' extended/m.vxm; echo $?)" \
+   "--resume with more epochs: the model of one longer run, recorded with the final command"
 
 # Fine-tuning from a model: its weights and normalisation, and only the same architecture.
 printf 'input 1 9 9\nconv 2 3 same\nsoftmax 3\n' > wide.arch
