@@ -57,5 +57,5 @@ if [ -d "$song" ]; then
   f=$song/$(ls "$song" | head -1)
   decode "$f"; sox "$f" -t f32 -r 22050 -c 1 - > want.f32 2>/dev/null; d=$(maxdiff got.f32 want.f32)
   awk -v d="$d" 'BEGIN { exit !(d <= 1e-6) }'; ok $? "a music4q MP3: max |vx-decode - sox| = $d"
-else skip "no ../shared"; fi
+else skip "no $song: the data sets live in ../shared (make check SHARED=dir)"; fi
 done_testing

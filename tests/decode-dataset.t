@@ -56,5 +56,5 @@ if [ -d "$fer" ]; then
   out=$(vx-decode --limit 2 "$fer" | vx-ls -q | cut -f2,3,4 | uniq -c | awk '{ print $1 $2 $3 $4 }' | tr '\n' ' ')
   [ "$out" = "2angeru81x48x48 2disgustu81x48x48 2fearu81x48x48 2happyu81x48x48 2neutralu81x48x48 2sadu81x48x48 2surpriseu81x48x48 " ]
   ok $? "FER-2013 PublicTest --limit 2: two 1x48x48 faces per class in class order"
-else skip "no ../shared"; fi
+else skip "no $fer: the data sets live in ../shared (make check SHARED=dir)"; fi
 done_testing

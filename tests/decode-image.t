@@ -90,5 +90,5 @@ ok $? "standard input (no argument or '-'): key 'stdin', same pixels"
 fer=${VX_SHARED:-/nonexistent}/data/fer2013/Training/happy
 if [ -d "$fer" ]; then
   f=$(ls "$fer" | head -1); decoded "$fer/$f" | cmp -s - <(pngtopnm "$fer/$f"); ok $? "a FER-2013 face equals pngtopnm's reading"
-else skip "no ../shared"; fi
+else skip "no $fer: the data sets live in ../shared (make check SHARED=dir)"; fi
 done_testing

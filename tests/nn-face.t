@@ -5,7 +5,7 @@
 set -u
 models="$(cd "$(dirname "$0")/.." && pwd)/models"
 split="${VX_SHARED:-}/data/fer2013/PublicTest"
-[ -n "${VX_SHARED:-}" ] && [ -d "$split" ] || { echo "1..0 # SKIP no FER-2013 under \$VX_SHARED/data"; exit 0; }
+[ -n "${VX_SHARED:-}" ] && [ -d "$split" ] || { echo "1..0 # SKIP no $split: the data sets live in ../shared (make check SHARED=dir)"; exit 0; }
 checks=()
 [ -f "$models/face.vxm" ] && checks+=("face.vxm 0.68 1.00")
 [ -f "$models/face-prototype.vxm" ] && checks+=("face-prototype.vxm 0.50 0.60")
