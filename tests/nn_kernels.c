@@ -221,7 +221,7 @@ static void check_fused_inference(tap *t)
 int main(void)
 {
     tap t;
-    tap_plan(&t, 16 + 12 + 7 + 4 + 1);
+    tap_plan(&t, 16 + 14 + 7 + 4 + 1);
     /* GEMM: micro-tile edges, K across the KC blocking, transposes, accumulation. */
     int shapes[][3] = {{1, 1, 1}, {12, 32, 256}, {13, 33, 257}, {7, 5, 3}, {100, 70, 300}, {31, 600, 9}, {13, 530, 260}, {5, 1000, 40}};
     for (int i = 0; i < 8; i++) {
@@ -240,6 +240,9 @@ int main(void)
     check_conv(&t, "conv 4 6x6 same", 3, 13, 13, 2);
     check_conv(&t, "conv 12 2 same stride 2", 2, 7, 7, 6);
     check_conv(&t, "conv 40 3 same", 1, 48, 48, 3);
+    /* Batch 1: the threads split the output rows, each copying its rows' shifted input planes. */
+    check_conv(&t, "conv 5 3 same", 3, 11, 10, 1);
+    check_conv(&t, "conv 3 5 same", 2, 7, 7, 1);
     check_pool(&t, "maxpool 2", 3, 8, 8, 5);
     check_pool(&t, "maxpool 2", 2, 7, 9, 3);
     check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3);
