@@ -31,7 +31,8 @@ static const char usage[] =
 
 struct cmdline {
     int text, eval, batch, threads, unbuffered;
-    const char *views;
+    int views_given; /* views set on the command line, over the model's own */
+    vx_views views;
     const char *output, *model;
     char **inputs;
     int ninputs;
@@ -55,14 +56,12 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'e': cmd->eval = 1; break;
-        case 'F': cmd->views = "flip"; break;
-        case 'V': {
-            vx_views views;
-            if (vx_views_parse(optarg, &views, &err) < 0)
+        case 'F': cmd->views = (vx_views){.flip = 1}; cmd->views_given = 1; break;
+        case 'V':
+            if (vx_views_parse(optarg, &cmd->views, &err) < 0)
                 vx_die(prog, 2, "--views: %s", err.msg);
-            cmd->views = optarg;
+            cmd->views_given = 1;
             break;
-        }
         case 'u': cmd->unbuffered = 1; break;
         case 'o': cmd->output = optarg; break;
         case 'b':
@@ -213,9 +212,12 @@ int main(int argc, char **argv)
     if (!run.net)
         vx_die(prog, 1, "%s", err.msg);
     vx_net_shape(run.net, run.dim, &run.classes, NULL);
-    /* The model says how it was meant to be run; the command line overrides it. */
-    const char *views = cmd.views ? cmd.views : vx_net_get_meta(run.net, "views");
-    if (views && vx_views_parse(views, &run.views, &err) < 0)
+    /* The model says how it was meant to be run (checked when it was loaded); the command line
+     * overrides it. */
+    const char *views = vx_net_get_meta(run.net, "views");
+    if (cmd.views_given)
+        run.views = cmd.views;
+    else if (views && vx_views_parse(views, &run.views, &err) < 0)
         vx_die(prog, 1, "%s: %s", cmd.model, err.msg);
     const char *cm = vx_net_get_meta(run.net, "classes");
     run.class_meta = cm ? strdup(cm) : NULL;

@@ -48,8 +48,9 @@ static const char usage[] =
     "      --version            show the version and exit\n";
 
 struct cmdline {
-    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *views;
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init;
     int resume, threads, progress;
+    char views[32]; /* --views in its canonical form, or empty */
     vx_train_opts opts;
 };
 
@@ -128,7 +129,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             vx_error err;
             if (vx_views_parse(optarg, &views, &err) < 0)
                 vx_die(prog, 2, "--views: %s", err.msg);
-            cmd->views = optarg;
+            vx_views_format(&views, cmd->views, sizeof cmd->views);
             break;
         }
         case OPT_OPTIM:
@@ -359,14 +360,8 @@ int main(int argc, char **argv)
      * extend --epochs, which leaves the earlier epochs unchanged under a constant schedule). */
     set_options_meta(net, argc, argv);
     meta(net, "epochs", "%.0f", cmd.opts.epochs);
-    if (cmd.views) {
-        vx_views views;
-        char text[32];
-        vx_views_parse(cmd.views, &views, &err);
-        vx_views_format(&views, text, sizeof text);
-        if (vx_net_set_meta(net, "views", text, &err) < 0)
-            vx_die(prog, 1, "%s", err.msg);
-    }
+    if (cmd.views[0] && vx_net_set_meta(net, "views", cmd.views, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
     /* The best accuracy so far belongs to this run: carried over a resume, not from --init. */
     const char *best_text = done ? vx_net_get_meta(net, "best_val_acc") : NULL;
     double best = best_text ? atof(best_text) : -1;

@@ -395,6 +395,9 @@ int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *
             return vx_fail(err, "metadata %s: '%s' is not a valid number", name, value);
         *(name[6] == 's' ? &net->in_std : &net->in_mean) = v;
     }
+    vx_views views; /* how the model is meant to be run: refused here, so no file can hold a bad one */
+    if (strcmp(name, "views") == 0 && vx_views_parse(value, &views, err) < 0)
+        return -1;
     int i = 0;
     while (i < net->nmeta && strcmp(net->meta_key[i], name) != 0)
         i++;
@@ -723,25 +726,34 @@ int vx_net_predict_views(vx_net *net, const float *x, int n, const vx_views *vie
     return rc;
 }
 
+/* One item of a views text, p[0..len): "flip" or "shift=N". */
+static int view_item(const char *p, size_t len, vx_views *v)
+{
+    if (len == 4 && strncmp(p, "flip", 4) == 0 && !v->flip) {
+        v->flip = 1;
+        return 0;
+    }
+    if (len <= 6 || strncmp(p, "shift=", 6) != 0 || v->shift || !isdigit((unsigned char)p[6]))
+        return -1;
+    char *end;
+    long n = strtol(p + 6, &end, 10);
+    if (end != p + len || n < 1 || n > 64)
+        return -1;
+    v->shift = (int)n;
+    return 0;
+}
+
 int vx_views_parse(const char *text, vx_views *views, vx_error *err)
 {
     vx_views v = {0, 0};
-    const char *p = text;
-    if (strcmp(text, "none") != 0)
-        for (;;) {
-            size_t len = strcspn(p, ",");
-            char *end;
-            if (len == 4 && strncmp(p, "flip", 4) == 0 && !v.flip)
-                v.flip = 1;
-            else if (len > 6 && strncmp(p, "shift=", 6) == 0 && !v.shift && isdigit((unsigned char)p[6]) &&
-                     (v.shift = (int)strtol(p + 6, &end, 10), end == p + len) && v.shift >= 1 && v.shift <= 64)
-                ;
-            else
-                return vx_fail(err, "views '%s': '%.*s' is not flip or shift=N (N from 1 to 64)", text, (int)len, p);
-            if (!p[len])
-                break;
-            p += len + 1;
-        }
+    for (const char *p = text; strcmp(text, "none") != 0; p++) {
+        size_t len = strcspn(p, ",");
+        if (view_item(p, len, &v) < 0)
+            return vx_fail(err, "views '%s': '%.*s' is not flip or shift=N (N from 1 to 64)", text, (int)len, p);
+        p += len;
+        if (!*p)
+            break;
+    }
     *views = v;
     return 0;
 }
@@ -1139,7 +1151,8 @@ vx_net *nn_net_from_file(const nn_file *file, vx_error *err)
     }
     for (int i = 0; i < file->nmeta; i++)
         if (strcmp(file->meta_key[i], "arch") != 0 &&
-            vx_net_set_meta(net, file->meta_key[i], file->meta_value[i], err) < 0) {
+            vx_net_set_meta(net, file->meta_key[i], file->meta_value[i], &sub) < 0) {
+            vx_fail(err, "%s: %s", file->path, sub.msg);
             vx_net_free(net);
             return NULL;
         }

@@ -210,10 +210,21 @@ static void check_views_text(tap *t)
     tap_ok(t, ok, "views: malformed texts refused");
 }
 
+/* A model's views= metadata is checked when set, which is also how a file's metadata is loaded. */
+static void check_views_meta(tap *t, vx_net *net)
+{
+    vx_error err;
+    int set = vx_net_set_meta(net, "views", "flip,shift=2", &err) == 0 &&
+              strcmp(vx_net_get_meta(net, "views"), "flip,shift=2") == 0;
+    int refused = vx_net_set_meta(net, "views", "mirror", &err) < 0 && strstr(err.msg, "'mirror' is not flip") &&
+                  strcmp(vx_net_get_meta(net, "views"), "flip,shift=2") == 0;
+    tap_ok(t, set && refused, "views metadata: a valid form is kept, a bad one refused (%s)", err.msg);
+}
+
 int main(void)
 {
     tap t;
-    tap_plan(&t, 25);
+    tap_plan(&t, 27);
     snprintf(tmpdir, sizeof tmpdir, "%s/nn_model.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir))
         tap_skip_all("cannot create a temporary directory");
@@ -273,6 +284,7 @@ int main(void)
     /* Save and load: bit-exact parameters, metadata, identical predictions. */
     vx_net_set_meta(one, "classes", "top,left,centre", &err);
     vx_net_set_meta(one, "input_mean", "0.25", &err);
+    vx_net_set_meta(one, "views", "shift=3", &err);
     const char *path = temp_path("tiny.vxm");
     int rc = vx_net_save(one, path, &err);
     vx_net *back = vx_net_load(path, &err);
@@ -291,6 +303,10 @@ int main(void)
     tap_ok(&t, back && memcmp(p1, p2, sizeof p1) == 0, "loaded model predicts identically");
     check_views(&t, one, x);
     check_views_text(&t);
+    if (back)
+        check_views_meta(&t, back);
+    else
+        tap_ok(&t, 0, "views metadata: no model loaded back");
     vx_net_free(back);
 
     /* Damaged files. */
@@ -320,6 +336,14 @@ int main(void)
         reseal(copy, len);
     }
     expect_reject(&t, copy, len, "inconsistent", "edited dimension");
+    /* The views metadata edited to a form vx-infer cannot run (checksum recomputed). */
+    memcpy(copy, good, len);
+    unsigned char *views = memmem(copy, len, "shift=3", 7);
+    if (views) {
+        views[6] = '0';
+        reseal(copy, len);
+    }
+    expect_reject(&t, copy, len, "bad.vxm: views 'shift=0'", "views=shift=0");
     free(good);
     free(copy);
 
