@@ -2,6 +2,7 @@
  * over time by an exponential moving average: the live view of a webcam's emotion. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_bars.h"
 
 #include <getopt.h>
 #include <langinfo.h>

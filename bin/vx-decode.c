@@ -2,6 +2,7 @@
  * tensor stream, one record per file, or a whole folder-per-class data set with labels. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_io.h"
 
 #include <getopt.h>
 #include <limits.h>

@@ -3,6 +3,9 @@
  * for the emotion model, or list the boxes as text. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_face.h"
+#include "vx_io.h"
+#include "vx_nn.h"
 
 #include <getopt.h>
 #include <libgen.h>

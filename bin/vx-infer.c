@@ -2,6 +2,7 @@
  * text, or with --eval the accuracy, per-class recall and confusion matrix of labelled input. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_nn.h"
 
 #include <getopt.h>
 #include <stdlib.h>

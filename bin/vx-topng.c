@@ -2,6 +2,7 @@
  * or PNG with --png. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_io.h"
 
 #include <getopt.h>
 #include <limits.h>

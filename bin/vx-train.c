@@ -2,6 +2,7 @@
  * with validation, a TSV log, per-epoch checkpoints and resume after a kill. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_nn.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,6 +1,6 @@
 /* bars.c — class probabilities for people to read: smoothed over time (exponential moving
  * average, for a live stream of frames) and drawn as text bars. */
-#include "vx.h"
+#include "vx_bars.h"
 
 #include <stdio.h>
 #include <string.h>

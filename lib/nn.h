@@ -3,7 +3,7 @@
 #ifndef NN_H
 #define NN_H
 
-#include "vx.h"
+#include "vx_nn.h"
 
 #include <stddef.h>
 #include <stdint.h>

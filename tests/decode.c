@@ -3,7 +3,8 @@
  * cleanly, and data set walking on a made-up tree. */
 #define _POSIX_C_SOURCE 200809L
 #include "tap.h"
-#include "vx.h"
+#include "io_internal.h"
+#include "vx_audio.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,8 @@
  * `facecrop.t --dump DIR` writes the scenes as PGM so the answers can be re-derived with OpenCV. */
 #define _POSIX_C_SOURCE 200809L
 #include "tap.h"
-#include "vx.h"
+#include "face_internal.h"
+#include "io_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * refused with a message, never crash or leak; a cascade that loads is run on a small image.
  * Built by `make fuzz-cascade` (tests/facecrop.mk), seeded with the XML files of tests/data/facecrop. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "vx_face.h"
 
 #include <stdlib.h>
 

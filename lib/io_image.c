@@ -1,7 +1,8 @@
 /* image.c — PNG (libpng) and PNM/PAM (libnetpbm) files decoded into image records
  * [channels, height, width], gray by OpenCV's luma formula or RGB, u8 or f32. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "io_internal.h"
+#include "vx_face.h"
 
 #include <errno.h>
 #include <pam.h>

@@ -2,7 +2,7 @@
  * arrays the detector walks. A small XML reader builds a tree; the cascade reader checks every
  * element the way CascadeClassifierImpl::Data::read and HaarEvaluator::read use it. */
 #define _POSIX_C_SOURCE 200809L
-#include "cascade.h"
+#include "face_internal.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* image_write.c — a record written out as an image to look at: binary PGM/PPM, or PNG through
  * libpng, 8 bits a sample, f32 values mapped onto 0..255. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "vx_io.h"
 
 #include <errno.h>
 #include <math.h>

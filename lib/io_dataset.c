@@ -1,7 +1,7 @@
 /* dataset.c — a folder-per-class data set (DIR/CLASS/FILE) walked in a fixed order, holding the
  * names of one class folder at a time, so its size does not matter. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "vx_io.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* decode.c — one file in, one record out: tells PNG, PNM and audio apart by their first bytes
  * and hands the file to the right decoder. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "io_internal.h"
+#include "vx_audio.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * groupRectangles. Each pyramid level is produced and scanned in bands of rows, so the memory
  * used beyond the input image is a few dozen rows per level, whatever the image size. */
 #define _POSIX_C_SOURCE 200809L
-#include "cascade.h"
+#include "face_internal.h"
 
 #include <float.h>
 #include <math.h>

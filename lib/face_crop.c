@@ -1,7 +1,7 @@
 /* facecrop.c — from an image record to the emotion model's input: the gray plane of a record,
  * and a face box (grown by a margin) averaged down to a small square by exact pixel areas. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "vx_face.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* facefind.c — the default face detector: OpenCV's cascade on a padded image for candidates, a
  * small face/non-face network to reject the false ones, and a ranking by evidence, not size. */
-#include "vx.h"
+#include "face_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

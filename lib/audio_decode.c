@@ -1,7 +1,7 @@
 /* audio.c — any file libsox reads, decoded to one mono f32 record at a chosen rate, through the
  * same effects chain the sox command builds, so the samples equal `sox IN -t f32 -r R -c 1 -`. */
 #define _POSIX_C_SOURCE 200809L
-#include "vx.h"
+#include "vx_audio.h"
 
 #include <sox.h>
 #include <stdarg.h>

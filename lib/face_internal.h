@@ -1,9 +1,9 @@
-/* cascade.h — private to libvx: the in-memory form of a Haar cascade, shared by the XML loader
- * (cascade.c) and the detector (cascade_scan.c). Programs use only the opaque type in vx.h. */
+/* face_internal.h — private to libvx and its tests: the in-memory form of a Haar cascade, shared by
+ * the XML loader (face_cascade.c) and the detector (face_scan.c), and the detector's parts. */
 #ifndef VX_CASCADE_H
 #define VX_CASCADE_H
 
-#include "vx.h"
+#include "vx_face.h"
 
 #define CASCADE_MAX_RECTS 3 /* OpenCV's HaarEvaluator::Feature::RECT_NUM */
 
@@ -52,5 +52,13 @@ struct vx_cascade {
     struct cascade_stump *stumps; /* NULL unless every tree has one node */
     int has_tilted;
 };
+/* The detector's parts, for the tests. */
+/* cv::resize(src, dst, Size(dw, dh), 0, 0, INTER_LINEAR_EXACT) on 8-bit gray. */
+int vx_resize_linear_exact(const unsigned char *src, int sw, int sh, size_t sstride, unsigned char *dst, int dw,
+                           int dh, vx_error *err);
+/* cv::groupRectangles(boxes, min_neighbors, eps) in place, with strength set to each group's size. */
+int vx_boxes_group(vx_box *boxes, size_t *n, int min_neighbors, double eps, vx_error *err);
+/* The largest box by area (the first of equals); -1 when n is 0. */
+long vx_boxes_largest(const vx_box *boxes, size_t n);
 
 #endif
