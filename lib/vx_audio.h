@@ -39,6 +39,16 @@ void vx_audio_close(vx_audio_stream *s);
  * the record's first sample in the whole decoded signal). 1 a record, 0 at the end, -1 on error. */
 int vx_audio_next_chunk(vx_audio_stream *s, const char *key, size_t samples, vx_record *r, vx_error *err);
 
+/* What an audio record says of itself: fails, naming the key, unless it is f32 rank 1 with at
+ * least one sample and rate= an integer 1000..384000. chunk= and offset= (vx-decode --chunk) give
+ * chunk >= 0 and the offset in samples; without them chunk is -1. */
+typedef struct vx_audio_info {
+    long rate;
+    long chunk;
+    size_t offset;
+} vx_audio_info;
+int vx_audio_record_info(const vx_record *r, vx_audio_info *info, vx_error *err);
+
 /* ------------------------------------------------------- spectrograms */
 
 /* Log-mel spectrograms of mono audio, as librosa computes them with center=False:

@@ -1,0 +1,504 @@
+/* audio_spectro.c — log-mel spectrograms as librosa makes them (center=False, Slaney mel, power in
+ * dB), computed frame by frame as samples stream in and handed out one segment record at a time. */
+#define _POSIX_C_SOURCE 200809L
+#include "vx_audio.h"
+
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_FLOOR (-100.0f) /* 10 log10(1e-10): power_to_db's amin */
+#define PI 3.14159265358979323846
+
+void vx_spectro_opts_init(vx_spectro_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->rate = 22050;
+    o->n_fft = 2048;
+    o->hop = 512;
+    o->mels = 96;
+}
+
+/* ------------------------------------------------------- the mel scale */
+
+/* Slaney's Auditory Toolbox scale: 3 mels per 200 Hz up to 1 kHz, then 27 mels per factor 6.4. */
+#define MEL_SP (200.0 / 3.0)
+#define MEL_BREAK_HZ 1000.0
+#define MEL_BREAK (MEL_BREAK_HZ / MEL_SP)
+
+static double mel_logstep(void)
+{
+    return log(6.4) / 27.0;
+}
+
+double vx_mel_from_hz(double hz)
+{
+    if (hz >= MEL_BREAK_HZ)
+        return MEL_BREAK + log(hz / MEL_BREAK_HZ) / mel_logstep();
+    return hz / MEL_SP;
+}
+
+double vx_hz_from_mel(double mel)
+{
+    if (mel >= MEL_BREAK)
+        return MEL_BREAK_HZ * exp(mel_logstep() * (mel - MEL_BREAK));
+    return MEL_SP * mel;
+}
+
+static double effective_fmax(const vx_spectro_opts *o)
+{
+    return o->fmax > 0 ? o->fmax : (double)o->rate / 2;
+}
+
+/* Band i's weight on FFT bin k, as librosa.filters.mel: the triangle over mel edges i, i+1, i+2
+ * (placed evenly on the mel scale, as np.linspace places them), scaled by 2 / (width in Hz). */
+static void band_edges(const vx_spectro_opts *o, double *edges)
+{
+    double lo = vx_mel_from_hz(o->fmin), hi = vx_mel_from_hz(effective_fmax(o));
+    long n = o->mels + 2;
+    double step = (hi - lo) / (double)(n - 1);
+    for (long i = 0; i < n; i++)
+        edges[i] = vx_hz_from_mel(i == n - 1 ? hi : (double)i * step + lo);
+}
+
+static double band_weight(const double *edges, long i, double freq)
+{
+    double lower = (freq - edges[i]) / (edges[i + 1] - edges[i]);
+    double upper = (edges[i + 2] - freq) / (edges[i + 2] - edges[i + 1]);
+    double w = lower < upper ? lower : upper;
+    return w > 0 ? w * 2.0 / (edges[i + 2] - edges[i]) : 0.0;
+}
+
+static double bin_freq(const vx_spectro_opts *o, long k)
+{
+    return (double)k * ((double)o->rate / (double)o->n_fft);
+}
+
+int vx_spectro_check(const vx_spectro_opts *o, long *segment_frames, long *segment_hop_frames, vx_error *err)
+{
+    if (o->rate < 1000 || o->rate > 384000)
+        return vx_fail(err, "rate %ld Hz out of range (1000..384000)", o->rate);
+    if (o->n_fft < 16 || o->n_fft > 65536 || o->n_fft % 2)
+        return vx_fail(err, "--n-fft %ld out of range (an even number, 16..65536)", o->n_fft);
+    if (o->hop < 1 || o->hop > o->n_fft)
+        return vx_fail(err, "--hop %ld out of range (1..n_fft = %ld)", o->hop, o->n_fft);
+    if (o->mels < 1 || o->mels > 1024)
+        return vx_fail(err, "--mels %ld out of range (1..1024)", o->mels);
+    double fmax = effective_fmax(o);
+    if (fmax > (double)o->rate / 2)
+        return vx_fail(err, "--fmax %g above half the rate (%g Hz)", fmax, (double)o->rate / 2);
+    if (!(o->fmin >= 0) || !(o->fmin < fmax))
+        return vx_fail(err, "--fmin %g out of range (0 up to below fmax = %g Hz)", o->fmin, fmax);
+    long seg = 0, shop = 0;
+    if (o->segment > 0) {
+        double f = round(o->segment * (double)o->rate / (double)o->hop);
+        /* A record's payload limit bounds a segment. */
+        double most = (double)(VX_MAX_PAYLOAD / sizeof(float)) / (double)o->mels;
+        if (f < 1 || f > most)
+            return vx_fail(err, "--segment %g s is %.0f frames, out of range (1..%.0f frames of %ld samples at %ld Hz)",
+                           o->segment, f, most, o->hop, o->rate);
+        seg = (long)f;
+        double h = o->segment_hop > 0 ? round(o->segment_hop * (double)o->rate / (double)o->hop) : f;
+        if (h < 1 || h > 1e9)
+            return vx_fail(err, "--segment-hop %g s is %.0f frames, out of range (at least 1)", o->segment_hop, h);
+        shop = (long)h;
+    } else if (o->segment_hop > 0) {
+        return vx_fail(err, "--segment-hop needs --segment");
+    }
+    /* A band with no bin in it would be a row of silence whatever the sound: refused. */
+    double *edges = malloc((size_t)(o->mels + 2) * sizeof *edges);
+    if (!edges)
+        return vx_fail(err, "out of memory");
+    band_edges(o, edges);
+    long nbins = o->n_fft / 2 + 1, empty = -1;
+    for (long i = 0; i < o->mels && empty < 0; i++) {
+        long k = 0;
+        while (k < nbins && band_weight(edges, i, bin_freq(o, k)) <= 0)
+            k++;
+        if (k == nbins)
+            empty = i;
+    }
+    free(edges);
+    if (empty >= 0)
+        return vx_fail(err, "--mels %ld is too many for --n-fft %ld between %g and %g Hz: band %ld holds no FFT bin",
+                       o->mels, o->n_fft, o->fmin, fmax, empty);
+    if (segment_frames)
+        *segment_frames = seg;
+    if (segment_hop_frames)
+        *segment_hop_frames = shop;
+    return 0;
+}
+
+int vx_spectro_filterbank(const vx_spectro_opts *o, float *w, vx_error *err)
+{
+    if (vx_spectro_check(o, NULL, NULL, err) < 0)
+        return -1;
+    double *edges = malloc((size_t)(o->mels + 2) * sizeof *edges);
+    if (!edges)
+        return vx_fail(err, "out of memory");
+    band_edges(o, edges);
+    long nbins = o->n_fft / 2 + 1;
+    for (long i = 0; i < o->mels; i++)
+        for (long k = 0; k < nbins; k++)
+            w[i * nbins + k] = (float)band_weight(edges, i, bin_freq(o, k));
+    free(edges);
+    return 0;
+}
+
+/* ------------------------------------------------------ the maker */
+
+struct band {
+    long first, n;       /* bins first .. first+n-1 */
+    const float *weight; /* n weights */
+};
+
+struct vx_spectro {
+    vx_spectro_opts o;
+    long seg, seg_hop; /* frames per segment and between segment starts; 0 in whole-song mode */
+    long nbins;        /* n_fft/2 + 1 */
+    float *window;     /* [n_fft] periodic Hann */
+    float *frame;      /* [n_fft] windowed samples, FFTW's input */
+    fftwf_complex *spectrum; /* [nbins] FFTW's output */
+    fftwf_plan plan;
+    struct band *bands; /* [mels] */
+    float *weights;     /* the bands' weights, back to back */
+    float *power;       /* [nbins] */
+
+    float *buf;   /* [n_fft]: the samples of the next frame gathered so far */
+    size_t buf_n;
+    const float *in; /* the piece being used: in[in_used .. in_n) still to go */
+    size_t in_n, in_used;
+
+    float *ring;      /* [ring_cap][mels] dB frames, frame t at row t % ring_cap */
+    size_t ring_cap;
+    size_t frames;    /* frames computed this song */
+    size_t next_seg;  /* the next segment to give */
+    size_t samples;   /* samples fed this song */
+    size_t records;   /* records given this song */
+    int started, finished, done, spoilt;
+    char *key;
+};
+
+void vx_spectro_free(vx_spectro *s)
+{
+    if (!s)
+        return;
+    if (s->plan)
+        fftwf_destroy_plan(s->plan);
+    fftwf_free(s->frame);
+    fftwf_free(s->spectrum);
+    free(s->window);
+    free(s->bands);
+    free(s->weights);
+    free(s->power);
+    free(s->buf);
+    free(s->ring);
+    free(s->key);
+    free(s);
+}
+
+static int make_bands(vx_spectro *s, vx_error *err)
+{
+    const vx_spectro_opts *o = &s->o;
+    size_t nbins = (size_t)s->nbins, total;
+    float *w = NULL;
+    if (vx_size_mul((size_t)o->mels, nbins, &total, err) < 0 || !(w = vx_malloc(total * sizeof *w, err)))
+        return -1;
+    if (vx_spectro_filterbank(o, w, err) < 0) {
+        free(w);
+        return -1;
+    }
+    /* Only the bins under each triangle are kept: a few per low band, a few dozen per high one. */
+    s->bands = vx_calloc((size_t)o->mels, sizeof *s->bands, err);
+    s->weights = vx_malloc(total * sizeof *s->weights, err);
+    if (!s->bands || !s->weights) {
+        free(w);
+        return -1;
+    }
+    size_t used = 0;
+    for (long i = 0; i < o->mels; i++) {
+        const float *row = w + (size_t)i * nbins;
+        long first = 0, last = s->nbins - 1;
+        while (first < s->nbins && row[first] == 0)
+            first++;
+        while (last > first && row[last] == 0)
+            last--;
+        s->bands[i].first = first;
+        s->bands[i].n = last - first + 1;
+        memcpy(s->weights + used, row + first, (size_t)s->bands[i].n * sizeof *row);
+        used += (size_t)s->bands[i].n;
+    }
+    for (long i = 0, at = 0; i < o->mels; at += s->bands[i].n, i++)
+        s->bands[i].weight = s->weights + at;
+    free(w);
+    return 0;
+}
+
+int vx_spectro_new(vx_spectro **out, const vx_spectro_opts *o, vx_error *err)
+{
+    *out = NULL;
+    vx_spectro *s = vx_calloc(1, sizeof *s, err);
+    if (!s)
+        return -1;
+    s->o = *o;
+    if (vx_spectro_check(o, &s->seg, &s->seg_hop, err) < 0) {
+        free(s);
+        return -1;
+    }
+    size_t n = (size_t)o->n_fft;
+    s->nbins = o->n_fft / 2 + 1;
+    s->window = vx_malloc(n * sizeof *s->window, err);
+    s->buf = vx_malloc(n * sizeof *s->buf, err);
+    s->power = vx_malloc((size_t)s->nbins * sizeof *s->power, err);
+    s->frame = fftwf_alloc_real(n);
+    s->spectrum = fftwf_alloc_complex((size_t)s->nbins);
+    if (!s->window || !s->buf || !s->power || !s->frame || !s->spectrum || make_bands(s, err) < 0) {
+        vx_spectro_free(s);
+        return vx_fail(err, "out of memory for the spectrogram maker");
+    }
+    /* scipy's hann(n, sym=False): one period of a cosine over n + 1 points, the last left out. */
+    for (size_t i = 0; i < n; i++)
+        s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)n));
+    /* FFTW_ESTIMATE picks the algorithm without timing, so every run computes the same floats. */
+    s->plan = fftwf_plan_dft_r2c_1d(o->n_fft, s->frame, s->spectrum, FFTW_ESTIMATE);
+    if (!s->plan) {
+        vx_spectro_free(s);
+        return vx_fail(err, "FFTW cannot plan an FFT of %ld points", o->n_fft);
+    }
+    if (s->seg) {
+        s->ring_cap = (size_t)s->seg;
+        if (!(s->ring = vx_malloc(s->ring_cap * (size_t)o->mels * sizeof *s->ring, err))) {
+            vx_spectro_free(s);
+            return -1;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+int vx_spectro_reset(vx_spectro *s, const char *key, vx_error *err)
+{
+    char *k = strdup(key ? key : "");
+    if (!k)
+        return vx_fail(err, "out of memory");
+    free(s->key);
+    s->key = k;
+    s->buf_n = 0;
+    s->in = NULL;
+    s->in_n = s->in_used = 0;
+    s->frames = s->next_seg = s->samples = s->records = 0;
+    s->finished = s->done = s->spoilt = 0;
+    s->started = 1;
+    return 0;
+}
+
+int vx_spectro_feed(vx_spectro *s, const float *samples, size_t n, vx_error *err)
+{
+    if (!s->started)
+        return vx_fail(err, "vx_spectro_feed before vx_spectro_reset");
+    if (s->spoilt)
+        return vx_fail(err, "%s: an earlier error spoilt this song", s->key);
+    if (s->finished)
+        return vx_fail(err, "%s: fed after vx_spectro_finish (reset for the next song)", s->key);
+    if (s->in_used < s->in_n)
+        return vx_fail(err, "%s: fed before the last piece was used up (vx_spectro_next until 0)", s->key);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(samples[i])) {
+            s->spoilt = 1;
+            return vx_fail(err, "%s: sample %zu is %s", s->key, s->samples + i,
+                           isnan(samples[i]) ? "NaN" : "infinite");
+        }
+    s->in = samples;
+    s->in_n = n;
+    s->in_used = 0;
+    s->samples += n;
+    return 0;
+}
+
+int vx_spectro_finish(vx_spectro *s, vx_error *err)
+{
+    if (!s->started)
+        return vx_fail(err, "vx_spectro_finish before vx_spectro_reset");
+    s->finished = 1;
+    return 0;
+}
+
+size_t vx_spectro_samples(const vx_spectro *s) { return s->samples; }
+size_t vx_spectro_frames(const vx_spectro *s) { return s->frames; }
+size_t vx_spectro_records(const vx_spectro *s) { return s->records; }
+
+/* The frame in s->buf, full, into ring row frames % ring_cap as dB, then the buffer moves on by
+ * one hop. */
+static void compute_frame(vx_spectro *s)
+{
+    const long n = s->o.n_fft, nbins = s->nbins, mels = s->o.mels;
+    for (long i = 0; i < n; i++)
+        s->frame[i] = s->buf[i] * s->window[i];
+    fftwf_execute(s->plan);
+    for (long k = 0; k < nbins; k++)
+        s->power[k] = s->spectrum[k][0] * s->spectrum[k][0] + s->spectrum[k][1] * s->spectrum[k][1];
+    float *row = s->ring + (s->frames % s->ring_cap) * (size_t)mels;
+    for (long m = 0; m < mels; m++) {
+        const struct band *b = &s->bands[m];
+        const float *p = s->power + b->first;
+        double sum = 0;
+        for (long k = 0; k < b->n; k++)
+            sum += (double)b->weight[k] * p[k];
+        row[m] = sum > 1e-10 ? (float)(10.0 * log10(sum)) : DB_FLOOR;
+    }
+    s->frames++;
+    memmove(s->buf, s->buf + s->o.hop, (size_t)(n - s->o.hop) * sizeof *s->buf);
+    s->buf_n = (size_t)(n - s->o.hop);
+}
+
+/* Whole-song mode keeps every frame: the ring grows, to the payload limit of one record. */
+static int grow_ring(vx_spectro *s, vx_error *err)
+{
+    size_t mels = (size_t)s->o.mels, most = VX_MAX_PAYLOAD / sizeof(float) / mels;
+    if (most > VX_MAX_DIM)
+        most = VX_MAX_DIM;
+    if (s->frames < s->ring_cap)
+        return 0;
+    if (s->frames >= most)
+        return vx_fail(err, "%s: spectrogram longer than %zu frames, above one record's limit (use --segment)",
+                       s->key, most);
+    size_t cap = s->ring_cap ? 2 * s->ring_cap : 1024;
+    if (cap > most)
+        cap = most;
+    float *p = realloc(s->ring, cap * mels * sizeof *p);
+    if (!p)
+        return vx_fail(err, "%s: out of memory for a spectrogram of %zu frames", s->key, cap);
+    s->ring = p;
+    s->ring_cap = cap;
+    return 0;
+}
+
+/* The record of `width` frames starting at frame `first`, the frames past s->frames at the floor. */
+static int emit(vx_spectro *s, vx_record *out, size_t first, size_t width, long index, vx_error *err)
+{
+    const size_t mels = (size_t)s->o.mels;
+    uint32_t dim[3] = {1, (uint32_t)mels, (uint32_t)width};
+    char key[VX_MAX_TEXT], v[64];
+    if (index >= 0)
+        snprintf(key, sizeof key, "%.*s#%ld", VX_MAX_TEXT - 32, s->key, index);
+    else
+        snprintf(key, sizeof key, "%s", s->key);
+    if (out->meta)
+        out->meta[0] = '\0';
+    out->label = VX_NO_LABEL;
+    if (vx_record_shape(out, VX_F32, 3, dim, err) < 0 || vx_record_set_key(out, key, err) < 0 ||
+        vx_record_set_meta(out, "song", s->key, err) < 0)
+        return -1;
+    float *data = out->data;
+    size_t real = s->frames > first ? s->frames - first : 0;
+    if (real > width)
+        real = width;
+    for (size_t m = 0; m < mels; m++) {
+        float *dst = data + m * width;
+        for (size_t j = 0; j < real; j++)
+            dst[j] = s->ring[((first + j) % s->ring_cap) * mels + m];
+        for (size_t j = real; j < width; j++)
+            dst[j] = DB_FLOOR;
+    }
+    int rc = 0;
+    if (index >= 0) {
+        snprintf(v, sizeof v, "%ld", index);
+        rc |= vx_record_set_meta(out, "segment", v, err);
+    }
+    snprintf(v, sizeof v, "%.3f", (double)first * (double)s->o.hop / (double)s->o.rate);
+    rc |= vx_record_set_meta(out, "start", v, err);
+    snprintf(v, sizeof v, "%ld", s->o.rate);
+    rc |= vx_record_set_meta(out, "rate", v, err);
+    snprintf(v, sizeof v, "%ld", s->o.n_fft);
+    rc |= vx_record_set_meta(out, "n_fft", v, err);
+    snprintf(v, sizeof v, "%ld", s->o.hop);
+    rc |= vx_record_set_meta(out, "hop", v, err);
+    snprintf(v, sizeof v, "%ld", s->o.mels);
+    rc |= vx_record_set_meta(out, "mels", v, err);
+    snprintf(v, sizeof v, "%g", s->o.fmin);
+    rc |= vx_record_set_meta(out, "fmin", v, err);
+    snprintf(v, sizeof v, "%g", effective_fmax(&s->o));
+    rc |= vx_record_set_meta(out, "fmax", v, err);
+    rc |= vx_record_set_meta(out, "scale", "db", err);
+    if (rc)
+        return -1;
+    s->records++;
+    return 1;
+}
+
+int vx_spectro_next(vx_spectro *s, vx_record *out, vx_error *err)
+{
+    if (!s->started)
+        return vx_fail(err, "vx_spectro_next before vx_spectro_reset");
+    if (s->spoilt)
+        return vx_fail(err, "%s: an earlier error spoilt this song", s->key);
+    const size_t n = (size_t)s->o.n_fft;
+    for (;;) {
+        /* The ring holds one segment: the next one is given as soon as its last frame exists,
+         * before any later frame could overwrite its first. */
+        if (s->seg && s->frames >= s->next_seg * (size_t)s->seg_hop + (size_t)s->seg) {
+            size_t first = s->next_seg * (size_t)s->seg_hop;
+            return emit(s, out, first, (size_t)s->seg, (long)s->next_seg++, err);
+        }
+        size_t take = n - s->buf_n, left = s->in_n - s->in_used;
+        if (take > left)
+            take = left;
+        memcpy(s->buf + s->buf_n, s->in + s->in_used, take * sizeof *s->buf);
+        s->buf_n += take;
+        s->in_used += take;
+        if (s->buf_n == n) {
+            if (!s->seg && grow_ring(s, err) < 0) {
+                s->spoilt = 1;
+                return -1;
+            }
+            compute_frame(s);
+            continue;
+        }
+        /* Every sample fed is used. */
+        if (!s->finished || s->done)
+            return 0;
+        if (!s->seg) {
+            s->done = 1;
+            return s->frames ? emit(s, out, 0, s->frames, -1, err) : 0;
+        }
+        size_t first = s->next_seg * (size_t)s->seg_hop;
+        if (first < s->frames && 2 * (s->frames - first) >= (size_t)s->seg)
+            return emit(s, out, first, (size_t)s->seg, (long)s->next_seg++, err);
+        s->done = 1;
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------ input records */
+
+int vx_audio_record_info(const vx_record *r, vx_audio_info *info, vx_error *err)
+{
+    char v[64], *end;
+    if (r->dtype != VX_F32 || r->rank != 1)
+        return vx_fail(err, "%s: not mono f32 audio [samples] (a %s record of rank %d)", r->key,
+                       vx_dtype_name(r->dtype), r->rank);
+    if (r->dim[0] == 0)
+        return vx_fail(err, "%s: no samples", r->key);
+    if (!vx_record_get_meta(r, "rate", v, sizeof v))
+        return vx_fail(err, "%s: no rate= in the metadata", r->key);
+    long rate = strtol(v, &end, 10);
+    if (end == v || *end || rate < 1000 || rate > 384000)
+        return vx_fail(err, "%s: bad rate=%s (an integer, 1000..384000 Hz)", r->key, v);
+    info->rate = rate;
+    info->chunk = -1;
+    info->offset = 0;
+    if (vx_record_get_meta(r, "chunk", v, sizeof v)) {
+        long c = strtol(v, &end, 10);
+        if (end == v || *end || c < 0)
+            return vx_fail(err, "%s: bad chunk=%s", r->key, v);
+        info->chunk = c;
+        if (!vx_record_get_meta(r, "offset", v, sizeof v))
+            return vx_fail(err, "%s: chunk=%ld without offset=", r->key, c);
+        unsigned long long off = strtoull(v, &end, 10);
+        if (end == v || *end || v[0] == '-')
+            return vx_fail(err, "%s: bad offset=%s", r->key, v);
+        info->offset = (size_t)off;
+    }
+    return 0;
+}
