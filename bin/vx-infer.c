@@ -19,7 +19,11 @@ static const char usage[] =
     "\n"
     "  -t, --text          key, label and probabilities as tab-separated text instead\n"
     "  -e, --eval          labelled input: accuracy, per-class recall and the confusion matrix\n"
-    "                      (rows true, columns predicted); the last line is the accuracy\n"
+    "                      (rows true, columns predicted); the last line is the accuracy. Segments\n"
+    "                      of one song (consecutive records with the same song= metadata, as\n"
+    "                      vx-spectro cuts them) are also judged together, by their mean\n"
+    "                      probabilities: then the last line is the accuracy per song\n"
+    "  -s, --songs         one output per song instead of per segment: the mean of its segments\n"
     "      --views SPEC    test-time views to average: none, flip, shift=N or flip,shift=N\n"
     "                      (default: the model's views= metadata, else none)\n"
     "      --flip          the same as --views flip\n"
@@ -31,7 +35,7 @@ static const char usage[] =
     "      --version       show the version and exit\n";
 
 struct cmdline {
-    int text, eval, batch, threads, unbuffered;
+    int text, eval, batch, threads, unbuffered, songs;
     int views_given; /* views set on the command line, over the model's own */
     vx_views views;
     const char *output, *model;
@@ -43,6 +47,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 {
     static const struct option longopts[] = {
         {"text", no_argument, NULL, 't'},          {"eval", no_argument, NULL, 'e'},
+        {"songs", no_argument, NULL, 's'},
         {"flip", no_argument, NULL, 'F'},          {"views", required_argument, NULL, 'V'},
         {"batch", required_argument, NULL, 'b'},
         {"unbuffered", no_argument, NULL, 'u'},
@@ -53,10 +58,11 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
     cmd->batch = 64;
-    while ((c = getopt_long(argc, argv, "teub:j:o:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "tesub:j:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'e': cmd->eval = 1; break;
+        case 's': cmd->songs = 1; break;
         case 'F': cmd->views = (vx_views){.flip = 1}; cmd->views_given = 1; break;
         case 'V':
             if (vx_views_parse(optarg, &cmd->views, &err) < 0)
@@ -99,6 +105,13 @@ struct run {
     vx_record outrec;
     long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
     size_t unlabelled;
+    /* The song whose segments are being summed (song= metadata), and the songs judged so far. */
+    char song[VX_MAX_TEXT];
+    int song_label;
+    size_t song_segments;
+    double song_sum[VX_NET_MAX_CLASSES];
+    long song_confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
+    size_t songs;
     vx_output output;
 };
 
@@ -107,6 +120,76 @@ static _Noreturn void fail(struct run *run, const char *msg)
 {
     vx_output_abort(&run->output);
     vx_die(prog, 1, "%s", msg);
+}
+
+static int argmax(const float *p, int classes)
+{
+    int best = 0;
+    for (int k = 1; k < classes; k++)
+        best = p[k] > p[best] ? k : best;
+    return best;
+}
+
+/* One result, of a segment or a whole song: counted, or written as text or as a record. */
+static void emit(struct run *run, const char *key, int label, const float *p, long (*confusion)[VX_NET_MAX_CLASSES])
+{
+    vx_error err;
+    if (run->cmd->eval) {
+        if (label >= 0 && label < run->classes)
+            confusion[label][argmax(p, run->classes)]++;
+        else if (confusion == run->confusion)
+            run->unlabelled++;
+    } else if (run->cmd->text) {
+        fprintf(run->out, "%s\t", key);
+        if (label == VX_NO_LABEL)
+            fputc('-', run->out);
+        else
+            fprintf(run->out, "%d", label);
+        for (int k = 0; k < run->classes; k++)
+            fprintf(run->out, "\t%.6f", p[k]);
+        fputc('\n', run->out);
+    } else {
+        uint32_t dim = (uint32_t)run->classes;
+        if (vx_record_shape(&run->outrec, VX_F32, 1, &dim, &err) < 0 || vx_record_set_key(&run->outrec, key, &err) < 0 ||
+            (run->class_meta && vx_record_set_meta(&run->outrec, "classes", run->class_meta, &err) < 0))
+            fail(run, err.msg);
+        memcpy(run->outrec.data, p, (size_t)run->classes * sizeof *p);
+        run->outrec.label = label;
+        if (vx_record_write(run->out, &run->outrec, &err) < 0)
+            fail(run, err.msg);
+    }
+}
+
+/* The song summed so far, as the mean of its segments' probabilities. */
+static void finish_song(struct run *run)
+{
+    if (!run->song_segments)
+        return;
+    float p[VX_NET_MAX_CLASSES];
+    for (int k = 0; k < run->classes; k++)
+        p[k] = (float)(run->song_sum[k] / (double)run->song_segments);
+    if (run->cmd->eval || run->cmd->songs)
+        emit(run, run->song, run->song_label, p, run->song_confusion);
+    run->songs++;
+    run->song_segments = 0;
+    memset(run->song_sum, 0, sizeof run->song_sum);
+}
+
+/* Segments carry their song's name (song=); a record without one is a song of its own. */
+static void add_to_song(struct run *run, const vx_record *r, const float *p)
+{
+    char song[VX_MAX_TEXT];
+    if (!vx_record_get_meta(r, "song", song, sizeof song))
+        snprintf(song, sizeof song, "%s", r->key);
+    if (run->song_segments && strcmp(song, run->song) != 0)
+        finish_song(run);
+    if (!run->song_segments) {
+        snprintf(run->song, sizeof run->song, "%s", song);
+        run->song_label = r->label;
+    }
+    for (int k = 0; k < run->classes; k++)
+        run->song_sum[k] += p[k];
+    run->song_segments++;
 }
 
 static void flush_batch(struct run *run, int n)
@@ -121,34 +204,15 @@ static void flush_batch(struct run *run, int n)
     for (int i = 0; i < n; i++) {
         const vx_record *r = &run->recs[i];
         const float *p = run->probs + (size_t)i * run->classes;
-        if (run->cmd->eval) {
-            int guess = 0;
-            for (int k = 1; k < run->classes; k++)
-                guess = p[k] > p[guess] ? k : guess;
-            if (r->label >= 0 && r->label < run->classes)
-                run->confusion[r->label][guess]++;
-            else
-                run->unlabelled++;
-        } else if (run->cmd->text) {
-            fprintf(run->out, "%s\t", r->key);
-            if (r->label == VX_NO_LABEL)
-                fputc('-', run->out);
-            else
-                fprintf(run->out, "%d", r->label);
-            for (int k = 0; k < run->classes; k++)
-                fprintf(run->out, "\t%.6f", p[k]);
-            fputc('\n', run->out);
-        } else {
-            uint32_t dim = (uint32_t)run->classes;
-            if (vx_record_shape(&run->outrec, VX_F32, 1, &dim, &err) < 0 ||
-                vx_record_set_key(&run->outrec, r->key, &err) < 0 ||
-                (run->class_meta && vx_record_set_meta(&run->outrec, "classes", run->class_meta, &err) < 0))
+        for (int k = 0; k < run->classes; k++)
+            if (!(p[k] >= 0 && p[k] <= 1)) {
+                snprintf(err.msg, sizeof err.msg, "%s: the model gave a probability of %g", r->key, p[k]);
                 fail(run, err.msg);
-            memcpy(run->outrec.data, p, (size_t)run->classes * sizeof *p);
-            run->outrec.label = r->label;
-            if (vx_record_write(run->out, &run->outrec, &err) < 0)
-                fail(run, err.msg);
-        }
+            }
+        if (!run->cmd->songs)
+            emit(run, r->key, r->label, p, run->confusion);
+        if (run->cmd->eval || run->cmd->songs)
+            add_to_song(run, r, p);
     }
 }
 
@@ -169,7 +233,8 @@ static const char *class_label(const struct run *run, int k, char *buf, size_t s
     return buf;
 }
 
-static void print_eval(const struct run *run)
+/* The confusion matrix with each class's recall, then the number judged and the accuracy. */
+static long print_matrix(const struct run *run, long (*confusion)[VX_NET_MAX_CLASSES], const char *what)
 {
     FILE *f = run->out;
     char name[64];
@@ -182,17 +247,33 @@ static void print_eval(const struct run *run)
         long row = 0;
         fprintf(f, "%s", class_label(run, t, name, sizeof name));
         for (int k = 0; k < run->classes; k++) {
-            fprintf(f, "\t%ld", run->confusion[t][k]);
-            row += run->confusion[t][k];
+            fprintf(f, "\t%ld", confusion[t][k]);
+            row += confusion[t][k];
         }
-        fprintf(f, "\t%.4f\n", row ? (double)run->confusion[t][t] / (double)row : 0.0);
+        fprintf(f, "\t%.4f\n", row ? (double)confusion[t][t] / (double)row : 0.0);
         total += row;
-        right += run->confusion[t][t];
+        right += confusion[t][t];
     }
-    if (run->unlabelled)
+    if (run->unlabelled && confusion == run->confusion)
         fprintf(f, "unlabelled\t%zu (not counted)\n", run->unlabelled);
-    fprintf(f, "images\t%ld\n", total);
+    fprintf(f, "%s\t%ld\n", what, total);
     fprintf(f, "accuracy\t%.4f\n", total ? (double)right / (double)total : 0.0);
+    return total;
+}
+
+/* Per image (or segment); when segments were grouped into fewer songs, per song after it. */
+static void print_eval(struct run *run)
+{
+    finish_song(run);
+    long images = print_matrix(run, run->confusion, "images");
+    if (images == 0) {
+        vx_output_abort(&run->output);
+        vx_die(prog, 1, "--eval: no record had a label the model knows");
+    }
+    if (run->songs < (size_t)images) {
+        fputc('\n', run->out);
+        print_matrix(run, run->song_confusion, "songs");
+    }
 }
 
 int main(int argc, char **argv)
@@ -260,6 +341,8 @@ int main(int argc, char **argv)
         flush_batch(&run, n);
     if (cmd.eval)
         print_eval(&run);
+    else if (cmd.songs)
+        finish_song(&run);
     if (vx_output_commit(&run.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     for (int i = 0; i < cmd.batch; i++)

@@ -38,9 +38,18 @@ static const char usage[] =
     "      --step-epochs N      step schedule: decay every N epochs (10)\n"
     "      --step-gamma X       step schedule: decay factor (0.1)\n"
     "      --label-smoothing X  (0)\n"
-    "      --class-weights W    'balanced' or seven comma-separated weights\n"
-    "      --augment, --no-augment  random flip, shift, rotation and scale (on)\n"
-    "      --erase P            with augmentation, blank a random rectangle with probability P (0)\n"
+    "      --class-weights W    'balanced' or one comma-separated weight per class\n"
+    "      --augment[=POLICY]   image (random flip, shift, rotation and scale; the default), audio\n"
+    "                           (a random window in time, gain, masks) or none\n"
+    "      --no-augment         the same as --augment=none\n"
+    "      --erase P            image policy: blank a random rectangle with probability P (0)\n"
+    "      --gain DB            audio policy: a random gain of up to +-DB (0)\n"
+    "      --time-mask N        audio policy: blank up to N frames (0)\n"
+    "      --freq-mask N        audio policy: blank up to N bands (0)\n"
+    "      --repeat N           windows taken from each real-valued sample per epoch (1)\n"
+    "      --norm MODE          real-valued input: scalar (one mean and deviation), bands (one per\n"
+    "                           band), either followed by ,segment to remove each input's own band\n"
+    "                           means first (scalar)\n"
     "      --seed N             initialisation, order, augmentation and dropout (1)\n"
     "      --views SPEC         record how the model is to be run: flip, shift=N or both (none)\n"
     "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
@@ -49,7 +58,7 @@ static const char usage[] =
     "      --version            show the version and exit\n";
 
 struct cmdline {
-    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init;
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *norm;
     int resume, threads, progress;
     char views[32]; /* --views in its canonical form, or empty */
     vx_train_opts opts;
@@ -57,7 +66,7 @@ struct cmdline {
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS };
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -77,6 +86,18 @@ static long whole(const char *text, const char *opt, long lo, long hi)
     return v;
 }
 
+static const char *const augment_names[] = {"none", "image", "audio"};
+
+static int augment_policy(const char *name)
+{
+    if (!name)
+        return VX_AUGMENT_IMAGE;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, augment_names[i]) == 0)
+            return i;
+    vx_die(prog, 2, "--augment: '%s' is not image, audio or none", name);
+}
+
 static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 {
     static const struct option longopts[] = {
@@ -90,10 +111,12 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"schedule", required_argument, NULL, OPT_SCHED}, {"warmup", required_argument, NULL, OPT_WARM},
         {"step-epochs", required_argument, NULL, OPT_STEPE}, {"step-gamma", required_argument, NULL, OPT_STEPG},
         {"label-smoothing", required_argument, NULL, OPT_LS}, {"class-weights", required_argument, NULL, OPT_CW},
-        {"augment", no_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
+        {"augment", optional_argument, NULL, OPT_AUG},       {"no-augment", no_argument, NULL, OPT_NOAUG},
         {"seed", required_argument, NULL, OPT_SEED},   {"progress", no_argument, NULL, OPT_PROGRESS},
         {"init", required_argument, NULL, OPT_INIT},   {"erase", required_argument, NULL, OPT_ERASE},
-        {"views", required_argument, NULL, OPT_VIEWS},
+        {"views", required_argument, NULL, OPT_VIEWS}, {"gain", required_argument, NULL, OPT_GAIN},
+        {"time-mask", required_argument, NULL, OPT_TMASK}, {"freq-mask", required_argument, NULL, OPT_FMASK},
+        {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
         {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
@@ -119,8 +142,18 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_STEPG: o->step_gamma = num(optarg, "--step-gamma", 0, 1); break;
         case OPT_LS: o->label_smoothing = num(optarg, "--label-smoothing", 0, 0.5); break;
         case OPT_CW: cmd->class_weights = optarg; break;
-        case OPT_AUG: o->augment = 1; break;
-        case OPT_NOAUG: o->augment = 0; break;
+        case OPT_AUG: o->augment = augment_policy(optarg); break;
+        case OPT_NOAUG: o->augment = VX_AUGMENT_NONE; break;
+        case OPT_GAIN: o->gain_db = num(optarg, "--gain", 0, 60); break;
+        case OPT_TMASK: o->time_mask = (int)whole(optarg, "--time-mask", 0, 100000); break;
+        case OPT_FMASK: o->freq_mask = (int)whole(optarg, "--freq-mask", 0, 100000); break;
+        case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
+        case OPT_NORM:
+            if (strcmp(optarg, "scalar") && strcmp(optarg, "bands") && strcmp(optarg, "scalar,segment") &&
+                strcmp(optarg, "bands,segment"))
+                vx_die(prog, 2, "--norm: '%s' is not scalar, bands, scalar,segment or bands,segment", optarg);
+            cmd->norm = optarg;
+            break;
         case OPT_ERASE: o->erase = num(optarg, "--erase", 0, 1); break;
         case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
         case OPT_PROGRESS: cmd->progress = 1; break;
@@ -221,24 +254,25 @@ static void set_class_weights(const struct cmdline *cmd, const vx_imageset *d, i
     }
 }
 
-/* Input normalisation from the training pixels: mean and standard deviation of value/255. */
-static void set_normalisation(vx_net *net, const vx_imageset *d)
+/* The class names go from the stream (its classes= metadata) into the model; without them a
+ * seven-class net is taken to read the seven emotions. */
+static void set_classes(vx_net *net, const vx_imageset *d, int classes)
 {
-    size_t count = d->n * d->dim[0] * d->dim[1] * d->dim[2];
-    double s = 0, ss = 0;
-    for (size_t i = 0; i < count; i++) {
-        double v = d->pixels[i] / 255.0;
-        s += v;
-        ss += v * v;
-    }
-    double mean = s / (double)count, var = ss / (double)count - mean * mean;
-    char buf[64];
+    char names[VX_MAX_TEXT] = "";
     vx_error err;
-    snprintf(buf, sizeof buf, "%.6f", mean);
-    if (vx_net_set_meta(net, "input_mean", buf, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-    snprintf(buf, sizeof buf, "%.6f", var > 1e-12 ? sqrt(var) : 1.0);
-    if (vx_net_set_meta(net, "input_std", buf, &err) < 0)
+    if (d->classes) {
+        int count = 1;
+        for (const char *p = d->classes; *p; p++)
+            count += *p == ',';
+        if (count != classes)
+            vx_die(prog, 1, "the stream's classes '%s' are %d but the network has %d outputs", d->classes, count,
+                   classes);
+        snprintf(names, sizeof names, "%s", d->classes);
+    } else if (classes == VX_NCLASSES) {
+        for (int k = 0; k < classes; k++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", vx_class_name(k));
+    }
+    if (names[0] && vx_net_set_meta(net, "classes", names, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
 }
 
@@ -343,15 +377,9 @@ int main(int argc, char **argv)
     } else {
         if (cmd.init) /* fine-tuning keeps the normalisation the weights were trained with */
             vx_net_set_meta(net, "init_model", cmd.init, &err);
-        else
-            set_normalisation(net, &train);
-        if (classes == VX_NCLASSES) {
-            char names[256] = "";
-            for (int k = 0; k < classes; k++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", vx_class_name(k));
-            if (vx_net_set_meta(net, "classes", names, &err) < 0)
-                vx_die(prog, 1, "%s", err.msg);
-        }
+        else if (vx_net_fit_input(net, &train, cmd.norm, &err) < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        set_classes(net, &train, classes);
         if (vx_net_set_meta(net, "train_data", cmd.input, &err) < 0)
             vx_die(prog, 1, "%s", err.msg);
         meta(net, "seed", "%.0f", (double)cmd.opts.seed);
@@ -362,6 +390,9 @@ int main(int argc, char **argv)
     set_options_meta(net, argc, argv);
     meta(net, "epochs", "%.0f", cmd.opts.epochs);
     if (cmd.views[0] && vx_net_set_meta(net, "views", cmd.views, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    if (cmd.opts.augment == VX_AUGMENT_AUDIO &&
+        vx_net_set_meta(net, "augment", augment_names[cmd.opts.augment], &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     /* The best accuracy so far belongs to this run: carried over a resume, not from --init. */
     const char *best_text = done ? vx_net_get_meta(net, "best_val_acc") : NULL;

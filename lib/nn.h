@@ -196,6 +196,10 @@ struct vx_net {
     float *acts;    /* one allocation for out/dout/aux of every layer */
     nn_work work;
     float in_mean, in_std; /* input normalisation: x = (value - mean) / std */
+    /* input_norm=bands: one mean and deviation per input row (mel band) instead, in band_mean and
+     * band_std [H]; with ",segment" each row's own mean over the input is removed first. */
+    int norm_bands, norm_segment;
+    float *band_mean, *band_std;
     int nmeta;
     char *meta_key[NN_MAX_META], *meta_value[NN_MAX_META];
 };
@@ -214,6 +218,12 @@ void nn_layer_forward(vx_net *net, int i, int n, int train, uint64_t dropout_see
 void nn_layer_backward(vx_net *net, int i, int n);
 /* Places sample i of n (normalised floats [C][H][W]) into the input layer. */
 void nn_net_set_input(vx_net *net, int n, int i, const float *chw);
+
+/* Normalises one real-valued input [C][H][W] as the model's metadata says: row r of channel c is
+ * read at src + (c*H + r)*src_row_stride and written at dst + c*plane_stride + r*W. */
+void nn_normalise(const vx_net *net, const float *src, size_t src_row_stride, float *dst, size_t plane_stride);
+/* Parses input_norm, input_band_mean and input_band_std values into the network. */
+int nn_set_norm_meta(vx_net *net, const char *name, const char *value, vx_error *err);
 
 /* Zeroed, 64-byte aligned floats; free with free(). */
 void *nn_aligned_alloc(size_t floats, vx_error *err);

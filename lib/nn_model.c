@@ -349,6 +349,8 @@ void vx_net_free(vx_net *net)
     free(net->work.thread);
     free(net->work.part);
     free(net->work.packed_weight);
+    free(net->band_mean);
+    free(net->band_std);
     for (int i = 0; i < net->nmeta; i++) {
         free(net->meta_key[i]);
         free(net->meta_value[i]);
@@ -395,6 +397,9 @@ int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *
             return vx_fail(err, "metadata %s: '%s' is not a valid number", name, value);
         *(name[6] == 's' ? &net->in_std : &net->in_mean) = v;
     }
+    if ((strcmp(name, "input_norm") == 0 || strcmp(name, "input_band_mean") == 0 ||
+         strcmp(name, "input_band_std") == 0) && nn_set_norm_meta(net, name, value, err) < 0)
+        return -1;
     vx_views views; /* how the model is meant to be run: refused here, so no file can hold a bad one */
     if (strcmp(name, "views") == 0 && vx_views_parse(value, &views, err) < 0)
         return -1;
@@ -650,6 +655,14 @@ int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err)
                        in->c, in->h, in->w);
     }
     size_t count = (size_t)in->c * in->h * in->w;
+    if (r->dtype == VX_F32 && (net->norm_bands || net->norm_segment)) {
+        if (net->norm_bands && (!net->band_mean || !net->band_std))
+            return vx_fail(err, "the model's input_norm=bands has no input_band_mean or input_band_std");
+        if (vx_record_require_finite(r, err) < 0)
+            return -1;
+        nn_normalise(net, r->data, (size_t)in->w, x, (size_t)in->h * in->w);
+        return 0;
+    }
     for (size_t i = 0; i < count; i++) {
         float v = r->dtype == VX_U8 ? ((const uint8_t *)r->data)[i] / 255.0f : ((const float *)r->data)[i];
         if (!isfinite(v))

@@ -14,8 +14,58 @@ void vx_imageset_init(vx_imageset *d) { memset(d, 0, sizeof *d); }
 void vx_imageset_free(vx_imageset *d)
 {
     free(d->pixels);
+    free(d->values);
+    free(d->start);
+    free(d->width);
     free(d->labels);
+    free(d->classes);
     vx_imageset_init(d);
+}
+
+/* Room for one more sample's bookkeeping (labels, and for f32 its start and width). */
+static int grow_index(vx_imageset *d, size_t per, vx_error *err)
+{
+    if (d->n < d->cap)
+        return 0;
+    size_t cap = d->cap ? 2 * d->cap : 1024, bytes;
+    if (d->dtype == VX_U8) {
+        if (vx_size_mul(cap, per, &bytes, err) < 0)
+            return -1;
+        uint8_t *p = realloc(d->pixels, bytes);
+        if (!p)
+            return vx_fail(err, "out of memory holding %zu images", cap);
+        d->pixels = p;
+    } else {
+        size_t *st = realloc(d->start, cap * sizeof *st);
+        if (st)
+            d->start = st;
+        uint32_t *w = st ? realloc(d->width, cap * sizeof *w) : NULL;
+        if (!w)
+            return vx_fail(err, "out of memory holding %zu samples", cap);
+        d->width = w;
+    }
+    int *l = realloc(d->labels, cap * sizeof *l);
+    if (!l)
+        return vx_fail(err, "out of memory holding %zu images", cap);
+    d->labels = l;
+    d->cap = cap;
+    return 0;
+}
+
+/* Keeps the classes= metadata of the stream, which every record must share. */
+static int keep_classes(vx_imageset *d, const vx_record *r, vx_error *err)
+{
+    char names[VX_MAX_TEXT];
+    int has = vx_record_get_meta(r, "classes", names, sizeof names);
+    if (d->n == 0) {
+        if (has && !(d->classes = strdup(names)))
+            return vx_fail(err, "out of memory");
+        return 0;
+    }
+    if (has != (d->classes != NULL) || (has && strcmp(names, d->classes) != 0))
+        return vx_fail(err, "record '%s' has classes '%s' but earlier records have '%s'", r->key, has ? names : "",
+                       d->classes ? d->classes : "");
+    return 0;
 }
 
 int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
@@ -27,36 +77,42 @@ int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
         return vx_fail(err, "record '%s' has rank %d; images are [C,H,W]", r->key, r->rank);
     if (r->label < 0 || r->label >= VX_NET_MAX_CLASSES)
         return vx_fail(err, "record '%s' has no label (or one above %d)", r->key, VX_NET_MAX_CLASSES - 1);
-    if (d->n == 0)
+    if (keep_classes(d, r, err) < 0)
+        return -1;
+    if (d->n == 0) {
         memcpy(d->dim, dim, sizeof dim);
-    else if (memcmp(d->dim, dim, sizeof dim) != 0)
+        d->dtype = r->dtype;
+    } else if (r->dtype != d->dtype) {
+        return vx_fail(err, "record '%s' is %s but earlier records are %s", r->key, vx_dtype_name(r->dtype),
+                       vx_dtype_name(d->dtype));
+    } else if (dim[0] != d->dim[0] || dim[1] != d->dim[1] || (d->dtype == VX_U8 && dim[2] != d->dim[2])) {
         return vx_fail(err, "record '%s' is %ux%ux%u but earlier images are %ux%ux%u", r->key, dim[0], dim[1],
                        dim[2], d->dim[0], d->dim[1], d->dim[2]);
-    size_t per = (size_t)dim[0] * dim[1] * dim[2];
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 1024, bytes;
-        if (vx_size_mul(cap, per, &bytes, err) < 0)
-            return -1;
-        uint8_t *p = realloc(d->pixels, bytes);
-        if (p)
-            d->pixels = p;
-        int *l = p ? realloc(d->labels, cap * sizeof *l) : NULL;
-        if (!l)
-            return vx_fail(err, "out of memory holding %zu images", cap);
-        d->labels = l;
-        d->cap = cap;
     }
-    uint8_t *dst = d->pixels + d->n * per;
+    size_t per = (size_t)dim[0] * dim[1] * dim[2];
+    if (grow_index(d, per, err) < 0)
+        return -1;
     if (r->dtype == VX_U8) {
-        memcpy(dst, r->data, per);
+        memcpy(d->pixels + d->n * per, r->data, per);
     } else {
-        const float *src = r->data;
-        for (size_t i = 0; i < per; i++) {
-            if (!isfinite(src[i]))
-                return vx_fail(err, "record '%s': value %zu is not finite", r->key, i);
-            float v = src[i] * 255.0f + 0.5f;
-            dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        if (vx_record_require_finite(r, err) < 0)
+            return -1;
+        if (d->nvalues + per > d->values_cap) {
+            size_t cap = d->values_cap ? d->values_cap : (size_t)1 << 20;
+            while (cap < d->nvalues + per)
+                cap *= 2;
+            float *v = realloc(d->values, cap * sizeof *v);
+            if (!v)
+                return vx_fail(err, "out of memory holding %zu MB of samples", cap * sizeof *v >> 20);
+            d->values = v;
+            d->values_cap = cap;
         }
+        memcpy(d->values + d->nvalues, r->data, per * sizeof *d->values);
+        d->start[d->n] = d->nvalues;
+        d->width[d->n] = dim[2];
+        d->nvalues += per;
+        if (dim[2] < d->dim[2])
+            d->dim[2] = dim[2];
     }
     d->labels[d->n++] = r->label;
     return 0;
@@ -145,6 +201,46 @@ static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment
     erase_patch(&rng, erase, C, H, W, dst, plane_stride);
 }
 
+/* One real-valued sample [C][H][width] -> a W-wide window, normalised as the model says. The
+ * audio policy draws the window's place, a gain (a shift of the dB scale, which removing each
+ * band's mean undoes, as it should) and SpecAugment masks from the sample's own RNG state; without
+ * it the middle window is taken as it is. */
+static void prepare_values(const vx_net *net, const float *src, uint32_t width, const vx_train_opts *o,
+                           uint64_t rng, float *dst, size_t plane_stride)
+{
+    const nn_layer *in = &net->layer[0];
+    int C = in->c, H = in->h, W = in->w, audio = o->augment == VX_AUGMENT_AUDIO;
+    uint32_t spare = width - (uint32_t)W;
+    uint32_t offset = audio ? (uint32_t)(nn_uniform(&rng) * (float)(spare + 1)) : spare / 2;
+    offset = offset > spare ? spare : offset;
+    nn_normalise(net, src + offset, width, dst, plane_stride);
+    if (!audio)
+        return;
+    float gain = (nn_uniform(&rng) * 2 - 1) * (float)o->gain_db;
+    if (gain != 0 && !net->norm_segment)
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < H; r++) {
+                float step = gain / (net->norm_bands ? net->band_std[r] : net->in_std);
+                float *row = dst + (size_t)c * plane_stride + (size_t)r * W;
+                for (int x = 0; x < W; x++)
+                    row[x] += step;
+            }
+    /* Masked cells become the mean, 0 once normalised. */
+    if (o->time_mask > 0) {
+        int t = (int)(nn_uniform(&rng) * (float)(o->time_mask + 1)), t0 = (int)(nn_uniform(&rng) * (float)W);
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < H; r++)
+                for (int x = t0; x < t0 + t && x < W; x++)
+                    dst[(size_t)c * plane_stride + (size_t)r * W + x] = 0;
+    }
+    if (o->freq_mask > 0) {
+        int f = (int)(nn_uniform(&rng) * (float)(o->freq_mask + 1)), f0 = (int)(nn_uniform(&rng) * (float)H);
+        for (int c = 0; c < C; c++)
+            for (int r = f0; r < f0 + f && r < H; r++)
+                memset(dst + (size_t)c * plane_stride + (size_t)r * W, 0, (size_t)W * sizeof *dst);
+    }
+}
+
 /* ------------------------------------------------------------- optimiser */
 
 void vx_train_defaults(vx_train_opts *o)
@@ -161,7 +257,8 @@ void vx_train_defaults(vx_train_opts *o)
     o->step_epochs = 10;
     o->step_gamma = 0.1;
     o->seed = 1;
-    o->augment = 1;
+    o->augment = VX_AUGMENT_IMAGE;
+    o->repeat = 1;
 }
 
 struct vx_trainer {
@@ -259,9 +356,14 @@ static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
     const nn_layer *in = &net->layer[0];
     if (d->n == 0)
         return vx_fail(err, "no images");
-    if (d->dim[0] != (uint32_t)in->c || d->dim[1] != (uint32_t)in->h || d->dim[2] != (uint32_t)in->w)
-        return vx_fail(err, "images are %ux%ux%u but the network takes %dx%dx%d", d->dim[0], d->dim[1], d->dim[2],
-                       in->c, in->h, in->w);
+    /* f32 samples may be wider than the input: a window of each is taken. */
+    if (d->dim[0] != (uint32_t)in->c || d->dim[1] != (uint32_t)in->h ||
+        (d->dtype == VX_U8 ? d->dim[2] != (uint32_t)in->w : d->dim[2] < (uint32_t)in->w))
+        return vx_fail(err, "%s are %ux%ux%u%s but the network takes %dx%dx%d",
+                       d->dtype == VX_U8 ? "images" : "samples", d->dim[0], d->dim[1], d->dim[2],
+                       d->dtype == VX_U8 ? "" : " at the narrowest", in->c, in->h, in->w);
+    if (d->dtype == VX_F32 && net->norm_bands && (!net->band_mean || !net->band_std))
+        return vx_fail(err, "input_norm=bands but no band statistics are set");
     int classes = net->layer[net->nlayers - 1].c;
     for (size_t i = 0; i < d->n; i++)
         if (d->labels[i] >= classes)
@@ -274,12 +376,26 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
                        int epoch, int *labels)
 {
     size_t per = (size_t)d->dim[0] * d->dim[1] * d->dim[2], plane = (size_t)d->dim[1] * d->dim[2];
+    if (d->dtype == VX_F32) {
+        /* order holds draws: draw k is a window of sample k mod n, with its own RNG state. */
+        plane = (size_t)net->layer[0].h * net->layer[0].w;
+        NN_PRAGMA(omp parallel for schedule(static) default(none) shared(net, d, order, n, o, epoch, labels, plane))
+        for (int i = 0; i < n; i++) {
+            size_t idx = order[i] % d->n;
+            labels[i] = d->labels[idx];
+            prepare_values(net, d->values + d->start[idx], d->width[idx], o,
+                           nn_rng_derive(o->seed, (uint64_t)epoch, order[i]), net->layer[0].out + (size_t)i * plane,
+                           (size_t)n * plane);
+        }
+        return;
+    }
     NN_PARALLEL_FOR
     for (int i = 0; i < n; i++) {
         size_t idx = order[i];
         labels[i] = d->labels[idx];
-        prepare_image(d->pixels + idx * per, d->dim, o->augment, o->erase, nn_rng_derive(o->seed, (uint64_t)epoch, idx),
-                      net->in_mean, net->in_std, net->layer[0].out + (size_t)i * plane, (size_t)n * plane);
+        prepare_image(d->pixels + idx * per, d->dim, o->augment == VX_AUGMENT_IMAGE, o->erase,
+                      nn_rng_derive(o->seed, (uint64_t)epoch, idx), net->in_mean, net->in_std,
+                      net->layer[0].out + (size_t)i * plane, (size_t)n * plane);
     }
 }
 
@@ -299,25 +415,27 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
     const vx_train_opts *o = &t->o;
     if (check_set(net, d, err) < 0)
         return -1;
-    size_t *order = malloc(d->n * sizeof *order);
+    /* Real-valued samples give `repeat` windows each per epoch; images one. */
+    size_t draws = d->n * (size_t)(d->dtype == VX_F32 && o->repeat > 1 ? o->repeat : 1);
+    size_t *order = malloc(draws * sizeof *order);
     if (!order)
         return vx_fail(err, "out of memory");
     /* A fresh permutation per epoch, from (seed, epoch) alone. */
     uint64_t rng = nn_rng_derive(o->seed, 0x5eed, (uint64_t)epoch);
-    for (size_t i = 0; i < d->n; i++)
+    for (size_t i = 0; i < draws; i++)
         order[i] = i;
-    for (size_t i = d->n - 1; i > 0; i--) {
+    for (size_t i = draws - 1; i > 0; i--) {
         size_t j = (size_t)(nn_splitmix64(&rng) % (i + 1)), tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;
     }
     int classes = net->layer[net->nlayers - 1].c;
-    long per_epoch = (long)((d->n + (size_t)o->batch - 1) / (size_t)o->batch);
+    long per_epoch = (long)((draws + (size_t)o->batch - 1) / (size_t)o->batch);
     double start = vx_seconds_now(), loss_sum = 0;
     size_t correct = 0, seen = 0;
     float *dlogits = net->layer[net->nlayers - 2].dout;
-    for (size_t b0 = 0; b0 < d->n; b0 += (size_t)o->batch) {
-        int n = d->n - b0 < (size_t)o->batch ? (int)(d->n - b0) : o->batch;
+    for (size_t b0 = 0; b0 < draws; b0 += (size_t)o->batch) {
+        int n = draws - b0 < (size_t)o->batch ? (int)(draws - b0) : o->batch;
         if (n < 2) /* batch norm needs two samples; a lone last one waits for the next epoch */
             break;
         long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
@@ -340,7 +458,7 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
         if (st)
             st->lr = lr;
         if (progress)
-            progress(ctx, seen, d->n);
+            progress(ctx, seen, draws);
     }
     free(order);
     if (st) {
@@ -370,7 +488,7 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
     int classes = net->layer[net->nlayers - 1].c;
     double loss_sum = 0;
     size_t correct = 0;
-    vx_train_opts plain = {.augment = 0}; /* evaluation sees the images as they are */
+    vx_train_opts plain = {.augment = VX_AUGMENT_NONE}; /* evaluation sees the samples as they are */
     for (size_t b0 = 0; b0 < d->n; b0 += (size_t)batch) {
         int n = d->n - b0 < (size_t)batch ? (int)(d->n - b0) : batch;
         for (int i = 0; i < n; i++)

@@ -38,20 +38,38 @@ int vx_net_predict_views(vx_net *net, const float *x, int n, const vx_views *vie
 int vx_views_parse(const char *text, vx_views *views, vx_error *err);
 void vx_views_format(const vx_views *views, char *buf, size_t size);
 
-/* A labelled image set held in memory compactly as u8. */
+/* A labelled training set in memory: u8 images, held compactly, or real-valued f32 samples
+ * (spectrograms) kept exactly as they are. f32 samples share C and H but may be wider than the
+ * network's input, as a whole song's spectrogram is: training takes a W-wide window of each
+ * (random with the audio augmentation, else the middle one). Memory: the payloads, plus a few
+ * words a sample. */
 typedef struct vx_imageset {
     size_t n, cap;
-    uint32_t dim[3];  /* [C,H,W] of every image */
-    uint8_t *pixels; /* [n][C][H][W] */
-    int *labels;     /* [n] */
+    uint32_t dim[3];     /* [C,H,W] of every sample; for f32, W is the narrowest width */
+    enum vx_dtype dtype; /* of every sample, from the first */
+    uint8_t *pixels;     /* u8: [n][C][H][W] */
+    float *values;       /* f32: sample i is [C][H][width[i]] at values + start[i] */
+    size_t *start;
+    uint32_t *width;
+    size_t nvalues, values_cap;
+    int *labels;   /* [n] */
+    char *classes; /* the stream's classes= metadata (the same on every record), or NULL */
 } vx_imageset;
 void vx_imageset_init(vx_imageset *d);
-/* Appends a labelled u8 record, or an f32 one with values in [0,1] (quantised); NaN is an error. */
+/* Appends a labelled u8 or f32 record ([C,H,W] or [H,W]); NaN and infinity are errors. */
 int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err);
 /* Appends every record of a stream. */
 int vx_imageset_read(vx_imageset *d, FILE *f, const char *where, vx_error *err);
 void vx_imageset_free(vx_imageset *d);
+/* Takes the model's input normalisation from a training set and records it in its metadata: for
+ * u8 images the mean and deviation of value/255; for real-valued samples, as mode says (NULL is
+ * "scalar"): one mean and deviation, or with "bands" one per band, and with ",segment" after
+ * each sample's own band means are removed. */
+int vx_net_fit_input(vx_net *net, const vx_imageset *d, const char *mode, vx_error *err);
 
+/* Augmentation policies: none; image (mirror, shift, rotation, scale, random erasing); audio (a
+ * random window in time, a random gain, SpecAugment time and frequency masks). */
+enum { VX_AUGMENT_NONE = 0, VX_AUGMENT_IMAGE = 1, VX_AUGMENT_AUDIO = 2 };
 enum vx_optimizer { VX_ADAMW, VX_SGD };
 enum vx_schedule { VX_COSINE, VX_STEP, VX_CONSTANT };
 typedef struct vx_train_opts {
@@ -63,8 +81,11 @@ typedef struct vx_train_opts {
     int step_epochs;                   /* step schedule: multiply by step_gamma every step_epochs */
     double step_gamma;
     uint64_t seed;
-    int augment;                       /* flip, shift, rotation, scale */
-    double erase;                      /* with augment: probability of random erasing */
+    int augment;                       /* VX_AUGMENT_*: the policy, recorded in the model as augment= */
+    double erase;                      /* image policy: probability of random erasing */
+    double gain_db;                    /* audio policy: a random shift of the dB scale, +-gain_db */
+    int time_mask, freq_mask;          /* audio policy: SpecAugment, masks up to this many frames / bands */
+    int repeat;                        /* windows drawn from each sample per epoch (1) */
     double label_smoothing;
     int use_class_weights;
     float class_weights[VX_NET_MAX_CLASSES];
