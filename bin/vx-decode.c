@@ -2,6 +2,7 @@
  * tensor stream, one record per file, or a whole folder-per-class data set with labels. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
+#include "vx_audio.h"
 #include "vx_io.h"
 
 #include <getopt.h>
@@ -27,6 +28,8 @@ static const char usage[] =
     "      --offset SEC      skip SEC seconds at the start\n"
     "      --duration SEC    keep at most SEC seconds\n"
     "      --length N        exactly N samples: cut, or padded with silence\n"
+    "      --chunk SEC       audio files as records of at most SEC seconds each, in order,\n"
+    "                        keyed by the file, with chunk=0,1,... and offset= (samples)\n"
     "Data sets:\n"
     "      --labels A,B,...  folder A is label 0, B label 1, ... (default: emotion folder names)\n"
     "      --unlabelled      accept any folder names; records carry no label\n"
@@ -42,20 +45,23 @@ struct cmdline {
     vx_dataset_opts dataset;
     const char *output;
     int progress;
+    size_t chunk; /* --chunk in samples; 0 decodes audio whole */
+    double chunk_seconds;
     char **inputs;
     int ninputs;
 };
 
 static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
 {
-    enum { RGB = 256, F32, OFFSET, DURATION, LENGTH, LABELS, UNLABELLED, LIMIT, PROGRESS };
+    enum { RGB = 256, F32, OFFSET, DURATION, LENGTH, LABELS, UNLABELLED, LIMIT, PROGRESS, CHUNK };
     static const struct option longopts[] = {
         {"rgb", no_argument, NULL, RGB},           {"f32", no_argument, NULL, F32},
         {"rate", required_argument, NULL, 'r'},     {"offset", required_argument, NULL, OFFSET},
         {"duration", required_argument, NULL, DURATION}, {"length", required_argument, NULL, LENGTH},
         {"labels", required_argument, NULL, LABELS}, {"unlabelled", no_argument, NULL, UNLABELLED},
         {"limit", required_argument, NULL, LIMIT},   {"output", required_argument, NULL, 'o'},
-        {"progress", no_argument, NULL, PROGRESS},   {NULL, 0, NULL, 0}};
+        {"progress", no_argument, NULL, PROGRESS},   {"chunk", required_argument, NULL, CHUNK},
+        {NULL, 0, NULL, 0}};
     vx_error err;
     long n;
     int c, bad = 0;
@@ -80,6 +86,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             break;
         case 'o': cmd->output = optarg; break;
         case PROGRESS: cmd->progress = 1; break;
+        case CHUNK: bad = vx_parse_double(optarg, "--chunk", 0.01, 3000, &cmd->chunk_seconds, &err); break;
         default: fputs(usage, stderr); exit(2);
         }
         if (bad)
@@ -87,6 +94,11 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     }
     if (cmd->dataset.labels && cmd->dataset.unlabelled)
         vx_die(prog, 2, "--labels and --unlabelled exclude each other");
+    /* 3000 s at the highest rate is below one dimension's limit. */
+    if (cmd->chunk_seconds > 0) {
+        double n = cmd->chunk_seconds * (double)cmd->decode.rate + 0.5;
+        cmd->chunk = n < 1 ? 1 : (size_t)n;
+    }
     cmd->inputs = argv + optind;
     cmd->ninputs = argc - optind;
 }
@@ -98,10 +110,49 @@ struct run {
     vx_record record;
     vx_progress progress;
     size_t done;
+    size_t chunk; /* --chunk in samples, 0 without */
 };
+
+/* --chunk: an audio file as consecutive records of at most cmd->chunk samples, each written as it
+ * is decoded, so the file is never held whole. */
+static int emit_chunks(struct run *run, const char *path, size_t chunk, int label, const char *classes,
+                       vx_error *err)
+{
+    vx_audio_stream *s;
+    int got;
+    if (!run->decoder.audio_started) {
+        if (vx_audio_begin(err) < 0)
+            return -1;
+        run->decoder.audio_started = 1; /* vx_decoder_end stops libsox */
+    }
+    if (vx_audio_open(&s, path, NULL, 0, &run->decoder.opts, err) < 0)
+        return -1;
+    while ((got = vx_audio_next_chunk(s, path, chunk, &run->record, err)) == 1) {
+        run->record.label = label;
+        if ((classes && vx_record_set_meta(&run->record, "classes", classes, err) < 0) ||
+            vx_record_write(run->out.file, &run->record, err) < 0) {
+            got = -1;
+            break;
+        }
+    }
+    vx_audio_close(s);
+    run->done += got == 0;
+    return got;
+}
+
+/* Whether --chunk applies to path: an audio file (not standard input, not an image). */
+static int chunked(const struct run *run, const char *path, vx_error *err)
+{
+    if (!run->chunk || strcmp(path, "-") == 0)
+        return 0;
+    return vx_audio_sniff_file(path, err);
+}
 
 static int emit(struct run *run, const char *path, int label, const char *classes, vx_error *err)
 {
+    int audio = chunked(run, path, err);
+    if (audio)
+        return audio < 0 ? -1 : emit_chunks(run, path, run->chunk, label, classes, err);
     if (vx_decode_file(&run->decoder, path, &run->record, err) < 0)
         return -1;
     run->record.label = label;
@@ -118,7 +169,9 @@ static int emit(struct run *run, const char *path, int label, const char *classe
  * record. */
 static int decode_input(struct run *run, const char *path, vx_error *err)
 {
-    int got;
+    int got = chunked(run, path, err);
+    if (got)
+        return got < 0 ? -1 : emit_chunks(run, path, run->chunk, VX_NO_LABEL, NULL, err);
     while ((got = vx_decode_next(&run->decoder, path, &run->record, err)) == 1) {
         if (vx_record_write(run->out.file, &run->record, err) < 0)
             return -1;
@@ -175,6 +228,7 @@ int main(int argc, char **argv)
     if (vx_output_open(&run.out, cmd.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     vx_decoder_init(&run.decoder, &cmd.decode);
+    run.chunk = cmd.chunk;
     vx_record_init(&run.record);
     vx_progress_init(&run.progress, prog, cmd.progress);
 

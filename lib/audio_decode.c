@@ -1,9 +1,11 @@
-/* audio.c — any file libsox reads, decoded to one mono f32 record at a chosen rate, through the
- * same effects chain the sox command builds, so the samples equal `sox IN -t f32 -r R -c 1 -`. */
+/* audio_decode.c — any file libsox reads, decoded to mono f32 at a chosen rate through the same
+ * effects chain the sox command builds, so the samples equal `sox IN -t f32 -r R -c 1 -`: whole
+ * into one record, or pulled from the chain a piece at a time for files too long to hold. */
 #define _POSIX_C_SOURCE 200809L
 #include "vx_audio.h"
 
 #include <sox.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,14 @@ static int sink_reserve(struct sink *s, size_t samples)
     return vx_record_reserve(s->r, samples * sizeof(float), NULL);
 }
 
+/* What SOX_SAMPLE_TO_FLOAT_32BIT does when sox writes -t f32: round to 24 bits, scale by 2^-31,
+ * 1 for the top 64 values. Every step is exact in float, so the loop can vectorize. */
+static void to_f32(const sox_sample_t *in, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] > SOX_SAMPLE_MAX - 64 ? 1.0f : (float)((in[i] + 64) & ~127) * (1.0f / 2147483648.0f);
+}
+
 static int sink_getopts(sox_effect_t *effp, int argc, char **argv)
 {
     if (argc != 2)
@@ -80,11 +90,7 @@ static int sink_flow(sox_effect_t *effp, const sox_sample_t *ibuf, sox_sample_t 
             return SOX_EOF;
         }
     }
-    /* What SOX_SAMPLE_TO_FLOAT_32BIT does when sox writes -t f32: round to 24 bits, scale by
-     * 2^-31, 1 for the top 64 values. Every step is exact in float, so the loop can vectorize. */
-    float *out = (float *)s->r->data + s->n;
-    for (size_t i = 0; i < n; i++)
-        out[i] = ibuf[i] > SOX_SAMPLE_MAX - 64 ? 1.0f : (float)((ibuf[i] + 64) & ~127) * (1.0f / 2147483648.0f);
+    to_f32(ibuf, (float *)s->r->data + s->n, n);
     s->n += n;
     s->full = s->want && s->n == s->want;
     return SOX_SUCCESS;
@@ -135,7 +141,8 @@ static int add_effect(sox_effects_chain_t *chain, const sox_effect_handler_t *ha
 }
 
 /* The chain of `sox IN -t f32 -r RATE -c 1 - trim OFFSET [DURATION]`: user effects first, then,
- * as sox.c's add_effects orders them, channels (before rate, since it lowers the count) and rate. */
+ * as sox.c's add_effects orders them, channels (before rate, since it lowers the count) and rate;
+ * then the sink when s is non-NULL (the streaming decoder pulls from the chain's end instead). */
 static int build_chain(sox_effects_chain_t *chain, sox_format_t *in, const vx_decode_opts *o, struct sink *s,
                        const char *where, vx_error *err)
 {
@@ -158,7 +165,7 @@ static int build_chain(sox_effects_chain_t *chain, sox_format_t *in, const vx_de
         return sox_error(err, where, "cannot set up libsox channels");
     if (sig.rate != target.rate && add_effect(chain, sox_find_effect("rate"), 0, NULL, &sig, &target) < 0)
         return sox_error(err, where, "cannot set up libsox rate");
-    if (add_effect(chain, sink_handler(), 1, sink_args, &sig, &target) < 0)
+    if (s && add_effect(chain, sink_handler(), 1, sink_args, &sig, &target) < 0)
         return sox_error(err, where, "cannot set up the libsox output");
     return 0;
 }
@@ -261,4 +268,222 @@ int vx_audio_read(const char *path, const void *data, size_t size, const vx_deco
         vx_record_set_meta(r, "rate", rate, &why) < 0)
         return vx_fail(err, "%s: %s", where, why.msg);
     return 0;
+}
+
+/* ------------------------------------------------------ streaming decode */
+
+/* sox_flow_effects pushes a whole file through the chain and cannot be resumed, so the stream
+ * drives the same effects itself, pulling: an effect's output buffer is refilled by flowing its
+ * upstream's output through it, or, once upstream is spent (or the effect said it is done, as
+ * trim does), by draining it; the first effect, libsox's "input", drains the file. The effects
+ * see the same samples in the same order, so the output equals vx_audio_read's bit for bit. */
+struct vx_audio_stream {
+    sox_format_t *in;
+    sox_effects_chain_t *chain;
+    size_t neffects;
+    sox_sample_t **obuf; /* [neffects][bufsiz] each effect's output */
+    size_t *obeg, *oend; /* what of obuf[e] is still to be taken */
+    unsigned char *draining, *spent; /* effect e takes no more input / gives no more output */
+    size_t bufsiz;
+    size_t want, given; /* --length: samples to give in all (0: what the file has), given so far */
+    size_t chunks;      /* records made by vx_audio_next_chunk */
+    long rate;
+    char where[512], source[32];
+};
+
+void vx_audio_close(vx_audio_stream *s)
+{
+    if (!s)
+        return;
+    if (s->chain)
+        sox_delete_effects_chain(s->chain);
+    if (s->in)
+        sox_close(s->in);
+    for (size_t e = 0; s->obuf && e < s->neffects; e++)
+        free(s->obuf[e]);
+    free(s->obuf);
+    free(s->obeg);
+    free(s->oend);
+    free(s->draining);
+    free(s->spent);
+    free(s);
+}
+
+int vx_audio_open(vx_audio_stream **out, const char *path, const void *data, size_t size,
+                  const vx_decode_opts *o, vx_error *err)
+{
+    *out = NULL;
+    const char *where = path ? path : "stdin";
+    if (!data && (!path || strcmp(path, "-") == 0))
+        return vx_fail(err, "stdin: the streaming decoder reads files, not standard input");
+    vx_audio_stream *s = vx_calloc(1, sizeof *s, err);
+    if (!s)
+        return -1;
+    snprintf(s->where, sizeof s->where, "%s", where);
+    s->rate = o->rate;
+    s->want = o->length > 0 ? (size_t)o->length : 0;
+    sox_failure[0] = '\0';
+    const char *type = type_hint(path, data, size);
+    s->in = data ? sox_open_mem_read((void *)data, size, NULL, NULL, type) : sox_open_read(path, NULL, NULL, type);
+    if (!s->in) {
+        vx_audio_close(s);
+        return sox_error(err, where, "not an image, nor audio libsox can read");
+    }
+    if (s->in->signal.channels == 0 || s->in->signal.rate <= 0) {
+        vx_audio_close(s);
+        return vx_fail(err, "%s: audio without channels or sample rate", where);
+    }
+    snprintf(s->source, sizeof s->source, "%s", s->in->filetype ? s->in->filetype : "audio");
+    static const sox_encodinginfo_t f32 = {SOX_ENCODING_FLOAT, 32, 0, sox_option_default, sox_option_default,
+                                           sox_option_default, sox_false};
+    s->chain = sox_create_effects_chain(&s->in->encoding, &f32);
+    if (!s->chain || build_chain(s->chain, s->in, o, NULL, where, err) < 0) {
+        if (!s->chain)
+            vx_fail(err, "%s: out of memory starting libsox", where);
+        vx_audio_close(s);
+        return -1;
+    }
+    s->neffects = s->chain->length;
+    s->bufsiz = sox_get_globals()->bufsiz;
+    s->obuf = vx_calloc(s->neffects, sizeof *s->obuf, err);
+    s->obeg = vx_calloc(s->neffects, sizeof *s->obeg, err);
+    s->oend = vx_calloc(s->neffects, sizeof *s->oend, err);
+    s->draining = vx_calloc(s->neffects, 1, err);
+    s->spent = vx_calloc(s->neffects, 1, err);
+    if (!s->obuf || !s->obeg || !s->oend || !s->draining || !s->spent) {
+        vx_audio_close(s);
+        return -1;
+    }
+    for (size_t e = 0; e < s->neffects; e++) {
+        /* After channels every effect sees one channel, and trim and input take all channels at
+         * once: each effect runs as one flow, which is all this driver does. */
+        if (s->chain->effects[e][0].flows != 1 || !(s->obuf[e] = vx_malloc(s->bufsiz * sizeof **s->obuf, err))) {
+            if (s->obuf[e])
+                vx_fail(err, "%s: libsox effect %s runs per channel", where, s->chain->effects[e][0].handler.name);
+            vx_audio_close(s);
+            return -1;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+/* Makes effect e's output buffer hold something, unless the effect is spent. */
+static int pull(vx_audio_stream *s, size_t e, vx_error *err)
+{
+    while (s->obeg[e] == s->oend[e] && !s->spent[e]) {
+        sox_effect_t *effp = &s->chain->effects[e][0];
+        size_t osamp = s->bufsiz;
+        int rc;
+        s->obeg[e] = s->oend[e] = 0;
+        if (e > 0 && !s->draining[e]) {
+            if (pull(s, e - 1, err) < 0)
+                return -1;
+            if (s->obeg[e - 1] == s->oend[e - 1]) {
+                s->draining[e] = 1; /* upstream is spent */
+                continue;
+            }
+            size_t isamp = s->oend[e - 1] - s->obeg[e - 1];
+            rc = effp->handler.flow(effp, s->obuf[e - 1] + s->obeg[e - 1], s->obuf[e], &isamp, &osamp);
+            if (isamp == 0 && osamp == 0 && rc == SOX_SUCCESS)
+                return vx_fail(err, "%s: libsox effect %s took and gave nothing", s->where, effp->handler.name);
+            s->obeg[e - 1] += isamp;
+            s->draining[e] = rc != SOX_SUCCESS;
+        } else {
+            rc = effp->handler.drain(effp, s->obuf[e], &osamp);
+            s->spent[e] = rc != SOX_SUCCESS || osamp == 0;
+        }
+        s->oend[e] = osamp;
+    }
+    return 0;
+}
+
+int vx_audio_stream_read(vx_audio_stream *s, float *buf, size_t max, size_t *got, vx_error *err)
+{
+    size_t n = 0, last = s->neffects - 1;
+    *got = 0;
+    while (n < max && (!s->want || s->given + n < s->want)) {
+        if (pull(s, last, err) < 0)
+            return -1;
+        size_t avail = s->oend[last] - s->obeg[last];
+        if (avail == 0) {
+            if (s->in->sox_errno)
+                return vx_fail(err, "%s: %s", s->where, s->in->sox_errstr);
+            if (sox_failure[0])
+                return sox_error(err, s->where, "decoding failed");
+            if (!s->want)
+                break;
+            /* A fixed length pads the end with silence. */
+            size_t pad = s->want - s->given - n < max - n ? s->want - s->given - n : max - n;
+            memset(buf + n, 0, pad * sizeof *buf);
+            n += pad;
+            continue;
+        }
+        size_t take = avail < max - n ? avail : max - n;
+        if (s->want && take > s->want - s->given - n)
+            take = s->want - s->given - n;
+        to_f32(s->obuf[last] + s->obeg[last], buf + n, take);
+        s->obeg[last] += take;
+        n += take;
+    }
+    if (n == 0 && s->given == 0 && max > 0)
+        return vx_fail(err, "%s: no audio samples decoded", s->where);
+    s->given += n;
+    *got = n;
+    return n > 0;
+}
+
+const char *vx_audio_stream_source(const vx_audio_stream *s)
+{
+    return s->source;
+}
+
+int vx_audio_next_chunk(vx_audio_stream *s, const char *key, size_t samples, vx_record *r, vx_error *err)
+{
+    if (samples == 0 || samples > VX_MAX_DIM)
+        return vx_fail(err, "%s: chunks of %zu samples (1..%u)", s->where, samples, (unsigned)VX_MAX_DIM);
+    if (vx_record_reserve(r, samples * sizeof(float), err) < 0)
+        return -1;
+    size_t n = 0, got;
+    int rc;
+    while (n < samples && (rc = vx_audio_stream_read(s, (float *)r->data + n, samples - n, &got, err)) == 1)
+        n += got;
+    if (n < samples && rc < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    uint32_t dim[1] = {(uint32_t)n};
+    char v[32];
+    vx_error why;
+    if (r->meta)
+        r->meta[0] = '\0';
+    r->label = VX_NO_LABEL;
+    int bad = vx_record_shape(r, VX_F32, 1, dim, &why) < 0 || vx_record_set_key(r, key, &why) < 0 ||
+              vx_record_set_meta(r, "source", s->source, &why) < 0;
+    snprintf(v, sizeof v, "%ld", s->rate);
+    bad = bad || vx_record_set_meta(r, "rate", v, &why) < 0;
+    snprintf(v, sizeof v, "%zu", s->chunks);
+    bad = bad || vx_record_set_meta(r, "chunk", v, &why) < 0;
+    snprintf(v, sizeof v, "%zu", s->given - n);
+    bad = bad || vx_record_set_meta(r, "offset", v, &why) < 0;
+    if (bad)
+        return vx_fail(err, "%s: %s", s->where, why.msg);
+    s->chunks++;
+    return 1;
+}
+
+int vx_audio_sniff_file(const char *path, vx_error *err)
+{
+    unsigned char head[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vx_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    size_t n = fread(head, 1, sizeof head, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return vx_fail(err, "%s: read error", path);
+    if (n == 0)
+        return vx_fail(err, "%s: empty file", path);
+    return vx_media_sniff(head, n) == VX_MEDIA_OTHER;
 }

@@ -34,6 +34,10 @@ const char *vx_audio_stream_source(const vx_audio_stream *s);
 /* Safe on NULL. */
 void vx_audio_close(vx_audio_stream *s);
 
+/* Whether the file at path is audio as vx-decode tells it (not a PNG or PNM by its first bytes):
+ * 1 audio, 0 an image, -1 when it cannot be read or is empty. */
+int vx_audio_sniff_file(const char *path, vx_error *err);
+
 /* The next record of at most `samples` samples of an open stream, as `vx-decode --chunk` writes
  * them: key `key`, meta rate=, source=, chunk= (0, 1, ... in order) and offset= (the index of
  * the record's first sample in the whole decoded signal). 1 a record, 0 at the end, -1 on error. */
