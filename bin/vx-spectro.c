@@ -115,9 +115,12 @@ static int end_song(struct run *run, vx_error *err)
         return -1;
     if (vx_spectro_records(run->maker) == 0) {
         const vx_spectro_opts *o = &run->cmd->spectro;
-        if (o->segment > 0)
-            fprintf(stderr, "%s: %s: %zu frames, less than half a segment of %.0f: no segment\n", prog, run->key,
-                    vx_spectro_frames(run->maker), o->segment * (double)run->maker_rate / (double)o->hop + 0.5);
+        vx_spectro_opts at = *o;
+        long frames = 0;
+        at.rate = run->maker_rate;
+        if (o->segment > 0 && vx_spectro_check(&at, &frames, NULL, err) == 0)
+            fprintf(stderr, "%s: %s: %zu frames, less than half a segment of %ld: no segment\n", prog, run->key,
+                    vx_spectro_frames(run->maker), frames);
         else
             fprintf(stderr, "%s: %s: %zu samples, shorter than one frame of %ld: no spectrogram\n", prog, run->key,
                     vx_spectro_samples(run->maker), o->n_fft);

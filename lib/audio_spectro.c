@@ -476,7 +476,7 @@ int vx_audio_record_info(const vx_record *r, vx_audio_info *info, vx_error *err)
 {
     char v[64], *end;
     if (r->dtype != VX_F32 || r->rank != 1)
-        return vx_fail(err, "%s: not mono f32 audio [samples] (a %s record of rank %d)", r->key,
+        return vx_fail(err, "%s: not mono f32 audio [samples] (%s, rank %d)", r->key,
                        vx_dtype_name(r->dtype), r->rank);
     if (r->dim[0] == 0)
         return vx_fail(err, "%s: no samples", r->key);
