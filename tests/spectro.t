@@ -4,7 +4,7 @@
 # metadata, chunked input equal to whole input, and every bad input failing with exit 1.
 . "$(dirname "$0")/lib.sh"
 ignore_libsox_leaks
-plan 28
+plan 29
 PYTHON=${PYTHON:-/usr/bin/python3}  # Debian's python3-numpy, whatever python3 is first on PATH
 ref=$src/tests/spectro_ref.py
 
@@ -87,6 +87,14 @@ vx-decode --chunk 0.7 sine.wav mix.wav > chunks.vxt
   vx-spectro --segment 3 --segment-hop 1.5 sine.vxt mix.vxt > b.vxt && cmp -s a.vxt b.vxt
 ok $? "vx-decode --chunk 0.7 of two songs: vx-spectro gives the same bytes as from whole records"
 vx-spectro chunks.vxt | cmp -s - <(vx-spectro sine.vxt mix.vxt); ok $? "the same for whole spectrograms"
+vx-decode --chunk 1 sine.wav > c1.vxt
+perl -e 'local $/; $_ = <STDIN>; my ($at, $all, $meta) = (0, "", "");
+  while ($at < length) { my ($h, $k, $m) = (unpack("x6 v", substr($_, $at, 8)), unpack("v v", substr($_, $at + 28, 4)));
+    my $n = unpack("V", substr($_, $at + 12, 4)); $meta .= join(",", substr($_, $at + $h + $k, $m) =~ /(chunk=\d+|offset=\d+)/g) . " ";
+    $all .= substr($_, $at + $h + $k + $m, 4 * $n); $at += $h + $k + $m + 4 * $n } print STDERR $meta; print $all' < c1.vxt > c1.f32 2> c1.meta
+payload sine.vxt | cmp -s - c1.f32 && [ "$(cut -d' ' -f1-3 c1.meta)" = 'chunk=0,offset=0 chunk=1,offset=22050 chunk=2,offset=44100' ] &&
+  [ "$(vx-ls -q c1.vxt | cut -f4 | tr '\n' ' ')" = '22050 22050 22050 22050 22050 22050 22050 22050 22050 22050 ' ]
+ok $? "vx-decode --chunk 1: ten records of 22050 samples ($(cut -d' ' -f1-3 c1.meta)...), together the whole decode bit for bit"
 
 # ---- bad input: one message naming the record, exit 1, nothing under -o
 vx-decode "$src/data/samples/face.png" > img.vxt
