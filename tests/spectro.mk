@@ -1,0 +1,5 @@
+# spectro.mk — `make bench-spectro` (part of `make bench`): vx-decode | vx-spectro against sox decoding alone.
+.PHONY: bench-spectro
+bench: bench-spectro
+bench-spectro: $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
+	bash tests/spectro-bench.sh $(BUILD) $(MUSIC)
