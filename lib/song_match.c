@@ -113,19 +113,29 @@ static int best_first(const void *pa, const void *pb)
     return worse(a, b) - worse(b, a);
 }
 
-/* The scan: the two spaces' inner loops written out, so each stays a straight loop over floats. */
+/* x |x|: squaring that keeps the sign, so comparisons of cosines need no square root. */
+static float signed_square(float x) { return x * fabsf(x); }
+
+/* The scan: the two spaces' inner loops written out, each a straight loop over floats. A song is
+ * scored exactly only when it can enter the heap: on the plane the squared distance is compared
+ * with the worst kept one's; for cosine dot |dot| / |s|^2 (monotone in the cosine) is compared
+ * without a division or a square root. A NaN fails every comparison, so a damaged value is no match. */
 static void scan(const vx_index *ix, const vx_match_opts *o, const float *t, struct heap *h)
 {
     size_t n = vx_index_count(ix);
     if (o->space == VX_MATCH_VA) {
         const float *p = vx_index_points(ix);
+        const float scale = (float)VX_VA_MAX_DISTANCE;
+        float limit = HUGE_VALF; /* squared distance of the worst kept song */
         for (size_t i = 0; i < n; i++) {
-            float dv = t[0] - p[2 * i], da = t[1] - p[2 * i + 1];
-            float score = 1.0f - sqrtf(dv * dv + da * da) / (float)VX_VA_MAX_DISTANCE;
-            if (!(score >= -1.0f) || (o->exclude && o->exclude[i]))
-                continue; /* NaN from a damaged index is no match */
-            if (h->n < h->cap || score >= h->r[0].score)
-                heap_offer(h, i, score);
+            float dv = t[0] - p[2 * i], da = t[1] - p[2 * i + 1], d2 = dv * dv + da * da;
+            if (!(d2 <= limit) || (o->exclude && o->exclude[i]))
+                continue;
+            heap_offer(h, i, 1.0f - sqrtf(d2) / scale);
+            if (h->n == h->cap) {
+                float worst = (1.0f - h->r[0].score) * scale;
+                limit = worst * worst * 1.0001f + 1e-6f; /* slack for the rounding of score */
+            }
         }
         return;
     }
@@ -134,19 +144,43 @@ static void scan(const vx_index *ix, const vx_match_opts *o, const float *t, str
     for (int e = 0; e < VX_NCLASSES; e++)
         tn += t[e] * t[e];
     tn = sqrtf(tn);
-    for (size_t i = 0; i < n; i++) {
-        const float *s = v + i * VX_NCLASSES;
-        float dot = 0, sn = 0;
-        for (int e = 0; e < VX_NCLASSES; e++) {
-            dot += t[e] * s[e];
-            sn += s[e] * s[e];
+    float limit = 0; /* signed_square(worst kept score * |t|), once the heap is full */
+    enum { BLOCK = 8 };
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        /* A block of songs at once: their sums are independent chains, not one long one. */
+        size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float dot[BLOCK] = {0}, sn[BLOCK] = {0};
+        const float *s = v + i0 * VX_NCLASSES;
+        if (m == BLOCK) {
+            for (int e = 0; e < VX_NCLASSES; e++)
+                for (int j = 0; j < BLOCK; j++) {
+                    float x = s[j * VX_NCLASSES + e];
+                    dot[j] += t[e] * x;
+                    sn[j] += x * x;
+                }
+        } else {
+            for (size_t j = 0; j < m; j++)
+                for (int e = 0; e < VX_NCLASSES; e++) {
+                    dot[j] += t[e] * s[j * VX_NCLASSES + e];
+                    sn[j] += s[j * VX_NCLASSES + e] * s[j * VX_NCLASSES + e];
+                }
         }
-        float norm = tn * sqrtf(sn);
-        float score = norm > 0 ? dot / norm : 0;
-        if (!(score >= -1.0f && score <= 1.0001f) || (o->exclude && o->exclude[i]))
-            continue;
-        if (h->n < h->cap || score >= h->r[0].score)
+        for (size_t j = 0; j < m; j++) {
+            size_t i = i0 + j;
+            if (h->n == h->cap && !(signed_square(dot[j]) >= limit * sn[j]))
+                continue;
+            if (o->exclude && o->exclude[i])
+                continue;
+            float norm = tn * sqrtf(sn[j]);
+            float score = norm > 0 ? dot[j] / norm : 0;
+            if (!(score >= -1.0001f && score <= 1.0001f))
+                continue;
             heap_offer(h, i, score);
+            if (h->n == h->cap) {
+                float worst = signed_square(h->r[0].score * tn);
+                limit = worst - fabsf(worst) * 1e-4f; /* slack for the rounding of score */
+            }
+        }
     }
 }
 
