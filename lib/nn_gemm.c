@@ -1,5 +1,5 @@
 /* nn_gemm.c — single-precision matrix multiply for the network layers: operands packed into
- * panels, a register-tiled AVX-512 micro-kernel (portable C elsewhere), OpenMP over output tiles. */
+ * panels, a register-tiled AVX-512 micro-kernel (AVX2 or portable C elsewhere), OpenMP over output tiles. */
 #include "nn.h"
 
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -152,6 +152,18 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
 {
     for (int jp = 0; jp < nc; jp += NR, dst += (size_t)kc * NR) {
         int cols = imin(NR, nc - jp);
+#if defined(__AVX2__)
+        /* Whole rows of B are copied 8 floats at a time: with few output rows (a first conv
+         * layer), packing B costs as much as the product. */
+        if (!trans && cols == NR) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(p0 + k) * ldb + j0 + jp;
+                for (int c = 0; c < NR; c += 8)
+                    _mm256_store_ps(dst + k * NR + c, _mm256_loadu_ps(src + c));
+            }
+            continue;
+        }
+#endif
         for (int k = 0; k < kc; k++)
             for (int c = 0; c < NR; c++) {
                 size_t at = trans ? (size_t)(j0 + jp + c) * ldb + p0 + k : (size_t)(p0 + k) * ldb + j0 + jp + c;
@@ -160,6 +172,52 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
     }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* AVX2 has 16 ymm registers, too few for the whole MR x NR tile: it is done as four 6 x 16
+ * sub-tiles (12 accumulators, 2 B vectors and a broadcast), each summing k in the same order with
+ * fused multiply-adds as the AVX-512 kernel does, so the results are the same bit for bit. */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
+                         int accumulate, int rows, int cols)
+{
+    for (int r0 = 0; r0 < MR && r0 < rows; r0 += 6)
+        for (int c0 = 0; c0 < NR && c0 < cols; c0 += 16) {
+            /* Named accumulators: an array indexed after the loop would live in memory. */
+            __m256 x00 = _mm256_setzero_ps(), x01 = x00, x10 = x00, x11 = x00, x20 = x00, x21 = x00;
+            __m256 x30 = x00, x31 = x00, x40 = x00, x41 = x00, x50 = x00, x51 = x00;
+            const float *ap = a + r0, *bp = b + c0;
+            for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+                __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8), ai;
+#define VX_ROW(i, lo, hi)                                                                                              \
+    ai = _mm256_broadcast_ss(ap + i);                                                                                  \
+    lo = _mm256_fmadd_ps(ai, b0, lo);                                                                                  \
+    hi = _mm256_fmadd_ps(ai, b1, hi);
+                VX_ROW(0, x00, x01) VX_ROW(1, x10, x11) VX_ROW(2, x20, x21)
+                VX_ROW(3, x30, x31) VX_ROW(4, x40, x41) VX_ROW(5, x50, x51)
+#undef VX_ROW
+            }
+            __m256 acc[6][2] = {{x00, x01}, {x10, x11}, {x20, x21}, {x30, x31}, {x40, x41}, {x50, x51}};
+            int nr = rows - r0 < 6 ? rows - r0 : 6, nc = cols - c0 < 16 ? cols - c0 : 16;
+            for (int i = 0; i < nr; i++) {
+                float *row = c + (size_t)(r0 + i) * ldc + c0;
+                if (nc == 16) {
+                    __m256 lo = acc[i][0], hi = acc[i][1];
+                    if (accumulate) {
+                        lo = _mm256_add_ps(lo, _mm256_loadu_ps(row));
+                        hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8));
+                    }
+                    _mm256_storeu_ps(row, lo);
+                    _mm256_storeu_ps(row + 8, hi);
+                } else {
+                    float tmp[16];
+                    _mm256_storeu_ps(tmp, acc[i][0]);
+                    _mm256_storeu_ps(tmp + 8, acc[i][1]);
+                    for (int j = 0; j < nc; j++)
+                        row[j] = accumulate ? tmp[j] + row[j] : tmp[j];
+                }
+            }
+        }
+}
+#else
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
                          int accumulate, int rows, int cols)
 {
@@ -172,6 +230,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         for (int j = 0; j < cols; j++)
             c[(size_t)i * ldc + j] = (accumulate ? c[(size_t)i * ldc + j] : 0.0f) + acc[i][j];
 }
+#endif
 #endif
 
 /* op(A) packed whole (see nn_gemm_pack_a): the MR-row panels of rows [i0, ...) in the K block at p0. */
