@@ -83,14 +83,12 @@ static void take_names(struct view *v, const vx_record *r)
     char list[VX_MAX_TEXT];
     const char *p = vx_record_get_meta(r, "classes", list, sizeof list) ? list : NULL;
     for (int k = 0; k < v->ema.n; k++) {
-        size_t len = p ? strcspn(p, ",") : 0;
-        if (p && len > 0)
-            snprintf(v->names[k], sizeof v->names[k], "%.*s", (int)(len < 31 ? len : 31), p);
-        else if (v->ema.n == VX_NCLASSES)
+        if (vx_classes_name(p, k, v->names[k], sizeof v->names[k]) && v->names[k][0])
+            continue;
+        if (v->ema.n == VX_NCLASSES)
             snprintf(v->names[k], sizeof v->names[k], "%s", vx_class_name(k));
         else
             snprintf(v->names[k], sizeof v->names[k], "%d", k);
-        p = p && p[len] == ',' ? p + len + 1 : NULL;
     }
 }
 

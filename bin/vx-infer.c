@@ -219,17 +219,8 @@ static void flush_batch(struct run *run, int n)
 static const char *class_label(const struct run *run, int k, char *buf, size_t size)
 {
     /* Names come from the model's classes= metadata, else the index. */
-    const char *names = run->class_meta;
-    for (int i = 0; names && i < k; i++) {
-        names = strchr(names, ',');
-        names = names ? names + 1 : NULL;
-    }
-    if (names) {
-        size_t len = strcspn(names, ",");
-        snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), names);
-    } else {
+    if (!vx_classes_name(run->class_meta, k, buf, size))
         snprintf(buf, size, "%d", k);
-    }
     return buf;
 }
 

@@ -49,7 +49,7 @@ static void print_record(const vx_record *r, int with_stats)
         used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
     if (r->rank == 0)
         strcpy(shape, "scalar");
-    char label[32];
+    char label[64];
     if (r->label == VX_NO_LABEL)
         strcpy(label, "-");
     else if (!vx_record_get_meta(r, "classes", NULL, 0) && vx_class_name(r->label))
@@ -77,7 +77,9 @@ int main(int argc, char **argv)
     char *stdin_only[] = {"-"};
     char **inputs = cmd.ninputs ? cmd.inputs : stdin_only;
     int ninputs = cmd.ninputs ? cmd.ninputs : 1;
-    unsigned long long per_class[VX_NCLASSES] = {0}, unlabelled = 0, other = 0, total = 0;
+    unsigned long long per_class[VX_NET_MAX_CLASSES] = {0}, unlabelled = 0, other = 0, total = 0;
+    char classes[VX_MAX_TEXT] = ""; /* the first record's classes= list names the counts */
+    int nclasses = VX_NCLASSES;
     vx_record r;
     vx_error err;
     vx_record_init(&r);
@@ -89,10 +91,11 @@ int main(int argc, char **argv)
         vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
         int got;
         while ((got = vx_reader_next(&rd, &r, &err)) == 1) {
-            total++;
+            if (total++ == 0 && vx_record_get_meta(&r, "classes", classes, sizeof classes))
+                nclasses = vx_classes_count(classes) < VX_NET_MAX_CLASSES ? vx_classes_count(classes) : VX_NET_MAX_CLASSES;
             if (r.label == VX_NO_LABEL)
                 unlabelled++;
-            else if (r.label < VX_NCLASSES)
+            else if (r.label < nclasses)
                 per_class[r.label]++;
             else
                 other++;
@@ -104,8 +107,11 @@ int main(int argc, char **argv)
         vx_close_input(f);
     }
     if (cmd.count_only) {
-        for (int c = 0; c < VX_NCLASSES; c++)
-            printf("%s\t%llu\n", vx_class_name(c), per_class[c]);
+        char name[64];
+        for (int c = 0; c < nclasses; c++)
+            printf("%s\t%llu\n", vx_classes_name(classes[0] ? classes : NULL, c, name, sizeof name) ? name
+                                                                                   : vx_class_name(c),
+                   per_class[c]);
         if (other)
             printf("other\t%llu\n", other);
         printf("unlabelled\t%llu\ntotal\t%llu\n", unlabelled, total);

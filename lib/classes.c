@@ -1,7 +1,9 @@
-/* classes.c — the seven emotion classes, defined once, and the folder spellings data sets use. */
+/* classes.c — the seven emotion classes, defined once, the folder spellings data sets use, and the
+ * classes= lists that name any other class set. */
 #include "vx.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -38,4 +40,27 @@ int vx_class_from_name(const char *name)
         if (strcasecmp(name, class_aliases[i].spelling) == 0)
             return class_aliases[i].index;
     return -1;
+}
+
+int vx_classes_name(const char *list, int index, char *buf, size_t size)
+{
+    for (int i = 0; list && i < index; i++) {
+        list = strchr(list, ',');
+        list = list ? list + 1 : NULL;
+    }
+    if (!list || index < 0 || size == 0)
+        return 0;
+    size_t len = strcspn(list, ",");
+    snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), list);
+    return 1;
+}
+
+int vx_classes_count(const char *list)
+{
+    if (!list || !*list)
+        return 0;
+    int n = 1;
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
 }

@@ -108,6 +108,11 @@ const char *vx_class_name(int index);
 /* Accepts the canonical names and common folder spellings (angry, disgusted, fearful, surprised, ...);
  * returns the index or -1. */
 int vx_class_from_name(const char *name);
+/* The name of class `index` in a classes= list ("a,b,c"): 1 with the name in buf, 0 when the list
+ * is NULL or shorter. Every class set other than the seven emotions travels as such a list. */
+int vx_classes_name(const char *list, int index, char *buf, size_t size);
+/* Number of names in a classes= list (0 for NULL or ""). */
+int vx_classes_count(const char *list);
 
 /* ------------------------------------------------------ tensor stream */
 
