@@ -1,0 +1,55 @@
+#!/bin/bash
+# music-collection.t — a user's own folder-per-emotion collection, made here with sox (bright fast
+# major arpeggios in happy/, slow low minor tones in sad/, noise bursts in angry/), goes through the
+# music model's own make rules (pipelines/music.mk with MUSIC4Q= and no split): decoded, cut,
+# trained on, and classified per song by make eval-music.
+. "$(dirname "$0")/lib.sh"
+set -o pipefail
+command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
+plan 6
+ignore_libsox_leaks
+coll=$tmp/collection
+mkdir -p "$coll/happy" "$coll/sad" "$coll/angry"
+# notes OUT SECONDS WAVE GAIN SEMITONE...: the notes one after another (sox joins its inputs).
+notes() {
+    local out=$1 len=$2 wave=$3 gain=$4 k=0 parts=(); shift 4
+    for tone in "$@"; do
+        k=$((k + 1)); sox -n -r 22050 -c 1 "$tmp/note$k.wav" synth "$len" "$wave" "%$tone" gain "$gain"
+        parts+=("$tmp/note$k.wav")
+    done
+    sox "${parts[@]}" "$out"
+}
+for i in 1 2 3 4 5 6; do
+    up=$((i % 2 * 12 + i - 3)) arp=()
+    for rep in 1 2 3 4 5 6 7 8; do arp+=($up $((up + 4)) $((up + 7)) $((up + 12))); done
+    notes "$coll/happy/h$i.wav" 0.12 triangle -3 "${arp[@]}"
+    notes "$coll/sad/s$i.wav" 1.35 sine -15 $((-24 - i)) $((-21 - i)) $((-24 - i))
+    sox -n -r 22050 -c 1 "$coll/angry/a$i.wav" synth 0.25 whitenoise gain -$i pad 0 0.15 repeat 9
+done
+ok "$(ls "$coll"/*/*.wav | wc -l | grep -qx 18; echo $?)" "sox made a collection of 18 songs in 3 folders"
+
+cat > tiny.arch <<'ARCH'
+input 1 96 129
+conv 8 3 same
+bn
+relu
+maxpool 4
+conv 16 3 same
+bn
+relu
+gap
+softmax 3
+ARCH
+vars=(BUILD="$VX_BUILD" MUSIC4Q="$coll" MUSIC_SPLIT= MUSIC_CACHE="$tmp/cache" MUSIC_OUT="$tmp/mine.vxm"
+      MUSIC_ARCH="$tmp/tiny.arch" MUSIC_EPOCHS=15 MUSIC_THREADS=1)
+make -s -C "$src" "${vars[@]}" "$tmp/mine.vxm" > make.txt 2>&1
+ok $? "make \$(MUSIC_OUT) MUSIC4Q=collection trains a model ($(tail -c 300 make.txt | tr '\n' ' '))"
+grep -a -q 'classes=angry,happy,sad\|classesangry,happy,sad' mine.vxm
+ok $? "the model's classes are the collection's folders"
+make -s -C "$src" "${vars[@]}" eval-music SPLIT="$coll" > eval.txt 2> err.txt
+ok $? "make eval-music SPLIT=collection runs ($(tail -c 200 err.txt))"
+last=$(tail -1 eval.txt)
+acc=$(awk -F'\t' '$1 == "accuracy" { print $2 }' <<< "$last")
+ok "$(awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.99) }'; echo $?)" "every song classified right: last line '$last'"
+ok "$(grep -q '^songs	18$' eval.txt; echo $?)" "judged per song: 18 songs from their segments"
+done_testing
