@@ -166,4 +166,23 @@ double vx_match_similarity(enum vx_match_space space, const float *a, const floa
 int vx_match_run(const vx_index *ix, const vx_match_opts *o, const float *target, vx_match_result *results,
                  int *nresults, vx_error *err);
 
+/* -------------------------------------------------------------------- embedding */
+
+/* Songs to their place: decode (streaming), log-mel segments, the music model over batches of
+ * segments, the song's class probabilities = the mean of its segments'. The model's classes=
+ * must name a set of the space; its spectro_n_fft, spectro_hop, spectro_mels, spectro_rate,
+ * spectro_segment and spectro_segment_hop metadata give the spectrogram it was trained on
+ * (absent: the vx_spectro defaults, 3 s segments every 1.5 s), which must fit its input shape. */
+typedef struct vx_net vx_net;
+typedef struct vx_song_embedder vx_song_embedder;
+/* The embedder uses net (not owned) and libsox (vx_audio_begin must have been called). */
+vx_song_embedder *vx_song_embedder_create(vx_net *net, const vx_space *space, int batch, vx_error *err);
+void vx_song_embedder_free(vx_song_embedder *e);
+/* The class set and emotion points the embedder's songs are placed with, for the index builder. */
+const vx_index_space *vx_song_embedder_space(const vx_song_embedder *e);
+/* Embeds the file at path: fills song (path, duration, probabilities, 7-vector, point, segments;
+ * size and mtime are the caller's), its arrays valid until the next call. Fails, naming the file,
+ * when it cannot be decoded, is silent (no sample above 1e-6), or too short for one segment. */
+int vx_song_embed(vx_song_embedder *e, const char *path, vx_song *song, vx_error *err);
+
 #endif
