@@ -89,16 +89,13 @@ deps:
 	fi
 
 # ----------------------------------------------------------------- demo
-# The bundled portrait: what it holds, then the face found in it and the emotions read from it.
+# The main job on the bundled portrait: the song library installed (library-deps) and embedded
+# once (a later run reuses the index), the face read, the songs that fit it printed with why,
+# written as a playlist and drawn. The library's folders exist only after library-deps, so the
+# rest runs in a make that starts after it.
 DEMO_SAMPLE = data/samples/face.png
-DEMO_MODEL  = models/face.vxm
-demo: $(PROGS)
-	$(BUILD)/bin/vx-decode $(DEMO_SAMPLE) | $(BUILD)/bin/vx-ls
-	$(BUILD)/bin/vx-facecrop --text $(DEMO_SAMPLE)
-	@if [ -f $(DEMO_MODEL) ]; then \
-	  echo "$(BUILD)/bin/vx-facecrop $(DEMO_SAMPLE) | $(BUILD)/bin/vx-infer $(DEMO_MODEL) | $(BUILD)/bin/vx-bars --ascii"; \
-	  $(BUILD)/bin/vx-facecrop $(DEMO_SAMPLE) | $(BUILD)/bin/vx-infer $(DEMO_MODEL) | $(BUILD)/bin/vx-bars --ascii; \
-	else echo "demo: no $(DEMO_MODEL) yet (make $(DEMO_MODEL) FER=...): emotions skipped"; fi
+demo: library-deps $(PROGS)
+	@$(MAKE) --no-print-directory recommend IMAGE=$(DEMO_SAMPLE) RECOMMEND_OUT=data/cache/demo
 
 # --------------------------------------------------------------- install
 install: $(PROGS)

@@ -1,0 +1,72 @@
+# recommend.mk — the main job: the song library embedded once into an index (vx-embed, updated
+# only for what changed), then a face photo to a playlist and a picture (pipelines/recommend.sh).
+# Included by the Makefile; uses $(BUILD), the library of library.mk and the committed models.
+
+LIBRARY_INDEX ?= data/cache/library.vxi
+SPACE_FILE    ?= models/emotion-space.txt
+SONG_MODEL    ?= models/music.vxm
+IMAGE         ?= data/samples/face.png
+RECOMMEND_K   ?= 5
+RECOMMEND_OUT ?= data/cache/recommend
+
+.PHONY: library-index recommend
+
+# Indexes depend on what the committed models hold, not on their rules: a plain `make demo` must
+# never start training (a fresh clone's timestamps would make the models look older than their
+# recipes). A stamp holds each model's checksum and changes only when the model does.
+data/cache/%.md5: FORCE
+	@mkdir -p $(@D)
+	@md5sum $(subst +,/,$*) | cmp -s - $@ || md5sum $(subst +,/,$*) > $@
+SONG_MODEL_SUM = data/cache/$(subst /,+,$(SONG_MODEL)).md5
+FACE_MODEL_SUM = data/cache/$(subst /,+,$(FACE_MODEL)).md5
+
+# vx-embed keeps the songs whose path, size and mtime are unchanged and drops those that vanished;
+# a new model or space makes every kept vector stale, so the index then starts again.
+$(LIBRARY_INDEX): $(LIBRARY_LIST) $(SONG_MODEL_SUM) $(SPACE_FILE) | $(BUILD)/bin/vx-embed
+	@if [ -f $@ ] && { [ $(SONG_MODEL_SUM) -nt $@ ] || [ $(SPACE_FILE) -nt $@ ]; }; then \
+	  echo "library: the model or the space changed: embedding every song again"; rm -f $@; fi
+	$(BUILD)/bin/vx-embed -m $(SONG_MODEL) -s $(SPACE_FILE) -o $@ - < $(LIBRARY_LIST)
+
+library-index: $(LIBRARY_INDEX)
+
+# The songs for the face in IMAGE (PNG, PNM, or JPEG through jpegtopnm), printed with why they
+# matched, as an M3U playlist and as a PNG.
+recommend: $(PROGS) $(LIBRARY_INDEX)
+	@mkdir -p $(dir $(RECOMMEND_OUT))
+	PATH="$(abspath $(BUILD)/bin):$$PATH" pipelines/recommend.sh -k $(RECOMMEND_K) \
+	  --m3u $(RECOMMEND_OUT).m3u --png $(RECOMMEND_OUT).png $(IMAGE) $(LIBRARY_INDEX)
+
+# Judging the chain (make eval-congruence): every FER-2013 PublicTest face, through the face model,
+# queries an index of the artist-disjoint validation clips; of its top 10 songs, the share from the
+# quadrant of its true emotion, per emotion and macro-averaged, in both spaces. Then the same over
+# the library's title-labelled tracks (data/library/moods.tsv), counting each emotion's top R songs,
+# R being the number of labelled tracks in its quadrant.
+CONGRUENCE = data/cache/congruence
+$(CONGRUENCE)/faces.vxs: $(FACE_MODEL_SUM) | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-infer
+	@mkdir -p $(@D)
+	$(BUILD)/bin/vx-decode $(FER)/PublicTest | $(BUILD)/bin/vx-infer -o $@ $(FACE_MODEL)
+$(CONGRUENCE)/val.vxi: $(MUSIC_CACHE)/split.stamp $(SONG_MODEL_SUM) $(SPACE_FILE) | $(BUILD)/bin/vx-embed
+	@mkdir -p $(@D)
+	rm -f $@
+	$(BUILD)/bin/vx-embed -m $(SONG_MODEL) -s $(SPACE_FILE) -o $@ $(MUSIC_VAL_DIR)
+$(CONGRUENCE)/val-songs.tsv: $(MUSIC_CACHE)/split.stamp
+	@mkdir -p $(@D)
+	find $(MUSIC_VAL_DIR)/ -name '*.mp3' | awk -F/ '{ print $$0 "\t" $$(NF - 1) }' > $@
+$(CONGRUENCE)/moods.vxi: $(LIBRARY_MOODS) $(LIBRARY_INDEX) | $(BUILD)/bin/vx-embed
+	@mkdir -p $(@D)
+	grep -v '^#' $(LIBRARY_MOODS) | cut -f1 | $(BUILD)/bin/vx-embed -m $(SONG_MODEL) -s $(SPACE_FILE) \
+	  -i $(LIBRARY_INDEX) -o $@ -
+
+.PHONY: eval-congruence
+eval-congruence: $(CONGRUENCE)/faces.vxs $(CONGRUENCE)/val.vxi $(CONGRUENCE)/val-songs.tsv $(CONGRUENCE)/moods.vxi
+	@for space in emotions va; do \
+	  echo "== 4Q validation clips, top 10, space $$space"; \
+	  $(BUILD)/bin/vx-match -k 10 --space $$space $(CONGRUENCE)/val.vxi $(CONGRUENCE)/faces.vxs | \
+	    pipelines/congruence.sh /dev/stdin $(CONGRUENCE)/val-songs.tsv $(SPACE_FILE); \
+	done
+	@r=$$(grep -v '^#' $(LIBRARY_MOODS) | cut -f2 | sort | uniq -c | sort -rn | awk 'NR == 1 { print $$1 }'); \
+	for space in emotions va; do \
+	  echo "== library's title-labelled tracks, top R, space $$space"; \
+	  $(BUILD)/bin/vx-match -k $$r --space $$space $(CONGRUENCE)/moods.vxi $(CONGRUENCE)/faces.vxs | \
+	    pipelines/congruence.sh /dev/stdin $(LIBRARY_MOODS) $(SPACE_FILE) --per-quadrant; \
+	done
