@@ -9,8 +9,10 @@ LIVE_PROGS = $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-bars
 
 .PHONY: webcam face-picture
 # WEBCAM may be a V4L2 device, a video file or a folder of PNG/PNM frames; WEBCAM_OPTS e.g. --fast.
+# With the library's index (make library-index), the top songs for the smoothed emotion every 3 s.
 webcam: $(LIVE_PROGS)
-	$(VX_PATH) pipelines/webcam.sh --model $(FACE_MODEL) $(WEBCAM_OPTS) $(WEBCAM)
+	$(VX_PATH) pipelines/webcam.sh --model $(FACE_MODEL) $(if $(wildcard $(LIBRARY_INDEX)),--index $(LIBRARY_INDEX)) \
+	  $(WEBCAM_OPTS) $(WEBCAM)
 
 face-picture: $(LIVE_PROGS)
 	@mkdir -p $(dir $(PICTURE))

@@ -16,13 +16,16 @@ folder of PNG/PNM frames (taken in name order). The vx-* programs are found on P
                      front of a camera is large, and smaller frames keep the pipeline live)
       --fast         a video file as fast as it decodes, not at its own pace
       --text         a tab-separated line per face instead of bars (see vx-bars --text)
+  -i, --index FILE   also recommend songs of this index (vx-embed) for the smoothed emotion:
+                     every --every seconds, the top 3 by vx-match, shown under the emotion
+      --every SEC    seconds between recommendations (default 3)
       --detector ARGS  extra vx-facecrop options, e.g. '--opencv'
   -h, --help         show this help and exit
       --version      show the version and exit
 Frames without a face are skipped; the bars keep the last faces' average.
 Stop it with Ctrl-C."
 
-model=models/face.vxm fps=5 alpha=0.3 size=640x480 width=320 fast=0 text=() detector=() sources=()
+model=models/face.vxm fps=5 alpha=0.3 size=640x480 width=320 fast=0 text=() detector=() sources=() index= every=3
 while [ $# -gt 0 ]; do
     case $1 in
     -h|--help) echo "$usage"; exit 0 ;;
@@ -34,6 +37,8 @@ while [ $# -gt 0 ]; do
     -w|--width) width=${2:?}; shift ;;
     --fast) fast=1 ;;
     --text) text=(--text) ;;
+    -i|--index) index=${2:?}; shift ;;
+    --every) every=${2:?}; shift ;;
     --detector) read -r -a detector <<< "${2:?}"; shift ;;
     --) shift; sources+=("$@"); break ;;
     -) sources+=("$1") ;;
@@ -46,6 +51,8 @@ set -- "${sources[@]}"
 [ $# -le 1 ] || { echo "$me: one SOURCE at most (see --help)" >&2; exit 2; }
 [[ $fps =~ ^[0-9]+([.][0-9]+)?$ ]] && [ "$fps" != 0 ] || { echo "$me: --fps: '$fps' is not a positive number" >&2; exit 2; }
 [[ $width =~ ^[1-9][0-9]*$ ]] || { echo "$me: --width: '$width' is not a positive whole number" >&2; exit 2; }
+[[ $every =~ ^[0-9]+([.][0-9]+)?$ ]] && [ "$every" != 0 ] || { echo "$me: --every: '$every' is not a positive number" >&2; exit 2; }
+[ -z "$index" ] || [ -r "$index" ] || { echo "$me: no song index at $index (make library-index)" >&2; exit 1; }
 filter="fps=$fps,scale=$width:-2"
 source=${1:-/dev/video0}
 
@@ -86,8 +93,26 @@ fi
 # One thread each: the stages already run side by side, and OpenMP threads waiting on a busy core
 # for work as small as one frame cost more than they give.
 export OMP_NUM_THREADS=1
-frames | vx-facecrop --allow-none "${detector[@]}" | vx-infer --unbuffered "$model" |
-    vx-bars --alpha "$alpha" "${text[@]}"
+# With an index: the smoothed emotion of every frame, and every few seconds' worth of frames the
+# songs that fit it (vx-match loads a small index in milliseconds).
+recommend_live() {
+    local n=0 per
+    per=$(awk -v e="$every" -v f="$fps" 'BEGIN { p = int(e * f + 0.5); print p < 1 ? 1 : p }')
+    while IFS=$'\t' read -r key a b c d e f g top; do
+        [ $((n++ % per)) = 0 ] || continue
+        printf '%s  %s  (anger %.2f disgust %.2f fear %.2f happy %.2f neutral %.2f sad %.2f surprise %.2f)\n' \
+            "$key" "$top" "$a" "$b" "$c" "$d" "$e" "$f" "$g"
+        vx-match -k 3 --vector "$a,$b,$c,$d,$e,$f,$g" "$index" |
+            awk -F'\t' '{ n = split($4, p, "/"); printf "    %d. %.3f  %s\n", $2, $3, p[n] }'
+    done
+}
+if [ -n "$index" ]; then
+    frames | vx-facecrop --allow-none "${detector[@]}" | vx-infer --unbuffered "$model" |
+        vx-bars --alpha "$alpha" --text | recommend_live
+else
+    frames | vx-facecrop --allow-none "${detector[@]}" | vx-infer --unbuffered "$model" |
+        vx-bars --alpha "$alpha" "${text[@]}"
+fi
 status=("${PIPESTATUS[@]}")
 for s in "${status[@]}"; do [ "$s" = 0 ] || exit 1; done
 exit 0
