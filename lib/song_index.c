@@ -276,7 +276,8 @@ static void fill_header(unsigned char *h, const vx_index_space *sp, uint64_t nso
     for (int e = 0; e < VX_NCLASSES; e++)
         put32(h + H_FACE_CLASS + 4 * e, (uint32_t)sp->set.face_class[e]);
     for (int k = 0; k < sp->set.nclasses; k++) {
-        strncpy((char *)h + H_NAMES + VX_SPACE_NAME_MAX * k, sp->set.names[k], VX_SPACE_NAME_MAX - 1);
+        /* The header is zeroed, so a name shorter than the field stays NUL-terminated. */
+        memcpy(h + H_NAMES + VX_SPACE_NAME_MAX * k, sp->set.names[k], strnlen(sp->set.names[k], VX_SPACE_NAME_MAX - 1));
         memcpy(h + H_PROFILE + 4 * VX_NCLASSES * k, sp->set.profile[k], 4 * VX_NCLASSES);
         memcpy(h + H_CLASS_VA + 8 * k, sp->set.va[k], 8);
     }
