@@ -70,3 +70,22 @@ eval-congruence: $(CONGRUENCE)/faces.vxs $(CONGRUENCE)/val.vxi $(CONGRUENCE)/val
 	  $(BUILD)/bin/vx-match -k $$r --space $$space $(CONGRUENCE)/moods.vxi $(CONGRUENCE)/faces.vxs | \
 	    pipelines/congruence.sh /dev/stdin $(LIBRARY_MOODS) $(SPACE_FILE) --per-quadrant; \
 	done
+
+# Scale-out: the library cut into SHARDS lists (round robin), each embedded by its own vx-embed
+# (`make -j SHARDS library-shards` runs them side by side; each shard can as well run on another
+# host, see the README), then merged into one index, equal to embedding the whole list at once.
+SHARDS      ?= 2
+SHARD_DIR    = data/cache/shards
+SHARD_NAMES  = $(shell seq -w 1 $(SHARDS))
+$(SHARD_DIR)/list.stamp: $(LIBRARY_LIST)
+	@mkdir -p $(@D)
+	rm -f $(SHARD_DIR)/*.list
+	split -d -a 2 -n r/$(SHARDS) --additional-suffix=.list $(LIBRARY_LIST) $(SHARD_DIR)/
+	touch $@
+$(SHARD_DIR)/%.vxi: $(SHARD_DIR)/list.stamp $(SONG_MODEL_SUM) $(SPACE_FILE) | $(BUILD)/bin/vx-embed
+	$(BUILD)/bin/vx-embed -m $(SONG_MODEL) -s $(SPACE_FILE) -o $@ - < $(SHARD_DIR)/$$(printf '%02d' $$((10#$* - 1))).list
+$(SHARD_DIR)/merged.vxi: $(addprefix $(SHARD_DIR)/,$(addsuffix .vxi,$(SHARD_NAMES))) | $(BUILD)/bin/vx-index
+	$(BUILD)/bin/vx-index --merge -o $@ $^
+.PHONY: library-shards
+library-shards: $(SHARD_DIR)/merged.vxi
+	@$(BUILD)/bin/vx-index --check $<
