@@ -31,6 +31,7 @@ static const char usage[] =
     "  -u, --unbuffered    classify each image as it arrives and flush its output (live streams)\n"
     "  -j, --threads N     OpenMP threads\n"
     "  -o, --output FILE   write to FILE, complete or not at all\n"
+    "      --max-memory MB refuse a model whose parameters, activations and workspace need more (4096)\n"
     "  -h, --help          show this help and exit\n"
     "      --version       show the version and exit\n";
 
@@ -52,7 +53,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"batch", required_argument, NULL, 'b'},
         {"unbuffered", no_argument, NULL, 'u'},
         {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0}};
+        {"max-memory", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
     int c;
     long v;
     vx_error err;
@@ -70,6 +71,11 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             cmd->views_given = 1;
             break;
         case 'u': cmd->unbuffered = 1; break;
+        case 'M':
+            if (vx_parse_long(optarg, "--max-memory", 1, 1L << 20, &v, &err) < 0)
+                vx_die(prog, 2, "%s", err.msg);
+            vx_net_set_memory_limit((size_t)v << 20);
+            break;
         case 'o': cmd->output = optarg; break;
         case 'b':
         case 'j':
@@ -284,6 +290,9 @@ int main(int argc, char **argv)
     run.net = vx_net_load(cmd.model, &err);
     if (!run.net)
         vx_die(prog, 1, "%s", err.msg);
+    /* The batch's activations too, before any of them is allocated. */
+    if (vx_net_check_arch(vx_net_get_meta(run.net, "arch"), cmd.batch < 64 ? cmd.batch : 64, 0, &err) < 0)
+        vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.model, err.msg);
     vx_net_shape(run.net, run.dim, &run.classes, NULL);
     /* The model says how it was meant to be run (checked when it was loaded); the command line
      * overrides it. */

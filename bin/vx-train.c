@@ -53,6 +53,8 @@ static const char usage[] =
     "      --seed N             initialisation, order, augmentation and dropout (1)\n"
     "      --views SPEC         record how the model is to be run: flip, shift=N or both (none)\n"
     "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
+    "      --max-memory MB      refuse a network whose parameters, optimiser state, activations\n"
+    "                           and workspace need more (4096)\n"
     "      --progress           progress on stderr even when it is not a terminal\n"
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n";
@@ -66,7 +68,7 @@ struct cmdline {
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM };
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -117,7 +119,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"views", required_argument, NULL, OPT_VIEWS}, {"gain", required_argument, NULL, OPT_GAIN},
         {"time-mask", required_argument, NULL, OPT_TMASK}, {"freq-mask", required_argument, NULL, OPT_FMASK},
         {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
-        {NULL, 0, NULL, 0}};
+        {"max-memory", required_argument, NULL, OPT_MAXMEM}, {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
     vx_train_defaults(&cmd->opts);
@@ -157,6 +159,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_ERASE: o->erase = num(optarg, "--erase", 0, 1); break;
         case OPT_SEED: o->seed = (uint64_t)whole(optarg, "--seed", 0, 0x7fffffffL); break;
         case OPT_PROGRESS: cmd->progress = 1; break;
+        case OPT_MAXMEM: vx_net_set_memory_limit((size_t)whole(optarg, "--max-memory", 1, 1L << 20) << 20); break;
         case OPT_INIT: cmd->init = optarg; break;
         case OPT_VIEWS: {
             vx_views views;
@@ -351,9 +354,14 @@ int main(int argc, char **argv)
 #endif
     vx_error err;
     char *arch = read_text_file(cmd.arch);
+    /* Training's whole memory, from the text and the batch, before anything is allocated. */
+    if (vx_net_check_arch(arch, cmd.opts.batch, 1, &err) < 0)
+        vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.arch, err.msg);
     vx_net *net = cmd.init ? vx_net_load(cmd.init, &err) : vx_net_create(arch, cmd.opts.seed, &err);
+    if (!net && cmd.init) /* the loader's messages name the file already */
+        vx_die(prog, 1, "--init: %s", err.msg);
     if (!net)
-        vx_die(prog, 1, "%s: %s", cmd.init ? cmd.init : cmd.arch, err.msg);
+        vx_die(prog, 1, "%s: %s", cmd.arch, err.msg);
     if (cmd.init && strcmp(vx_net_get_meta(net, "arch"), arch) != 0)
         vx_die(prog, 1, "--init: %s was not built from %s", cmd.init, cmd.arch);
     vx_imageset train, val;

@@ -202,7 +202,15 @@ struct vx_net {
     float *band_mean, *band_std;
     int nmeta;
     char *meta_key[NN_MAX_META], *meta_value[NN_MAX_META];
+    size_t extra_floats; /* held for it elsewhere (a trainer's optimiser state): counted against the limit */
 };
+
+/* Values one sample may have at any layer: keeps every size computed from an architecture far
+ * from overflowing before the memory limit is checked. */
+#define NN_MAX_LAYER_VALUES ((uint64_t)1 << 28)
+/* Fails, with the figures, when parameters, gradients, extra_floats, the batch buffers of `batch`
+ * samples and the workspace would exceed vx_net_memory_limit(); computed, nothing allocated. */
+int nn_net_check_memory(const vx_net *net, int batch, int training, size_t extra_floats, vx_error *err);
 
 /* Sets the batch capacity, (re)allocating activation buffers; training adds what backward needs. */
 int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err);

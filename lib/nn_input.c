@@ -154,6 +154,9 @@ int vx_net_fit_input(vx_net *net, const vx_imageset *d, const char *mode, vx_err
         mean[k] = sum[k] / (double)count[k];
         double var = sq[k] / (double)count[k] - mean[k] * mean[k];
         std[k] = var > 1e-6 ? sqrt(var) : 1.0;
+        if (!(fabs(mean[k]) <= 1e6 && std[k] <= 1e6))
+            rc = vx_fail(err, "the samples' %smean %g and deviation %g are beyond the 1e6 a model's normalisation "
+                              "holds: values this large overflow the network", bands ? "band " : "", mean[k], std[k]);
     }
     if (rc == 0 && !bands)
         rc = set_number(net, "input_mean", mean[0], err) < 0 || set_number(net, "input_std", std[0], err) < 0 ? -1 : 0;

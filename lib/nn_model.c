@@ -206,6 +206,12 @@ static int parse_line(vx_net *net, char *line, int lineno, vx_error *err)
     if (kind != NN_INPUT && layer_shape(&l, same) < 0)
         return vx_fail(err, "architecture line %d: '%s' does not fit its input %dx%dx%d", lineno, tok[0], l.in_c,
                        l.in_h, l.in_w);
+    /* Bounded here so that no size below overflows; the memory limit decides what is allocated. */
+    uint64_t values = (uint64_t)l.c * (uint64_t)l.h * (uint64_t)l.w;
+    if (values > NN_MAX_LAYER_VALUES)
+        return vx_fail(err, "architecture line %d: '%s' makes %dx%dx%d = %llu values per sample, above %llu",
+                       lineno, tok[0], l.c, l.h, l.w, (unsigned long long)values,
+                       (unsigned long long)NN_MAX_LAYER_VALUES);
     net->layer[net->nlayers++] = l;
     return 0;
 }
@@ -228,20 +234,18 @@ static int add_tensor(vx_net *net, int layer, const char *what, int rank, const 
     return net->ntensors - 1;
 }
 
-/* Declares every parameter tensor, then carves them from one allocation. */
-static int build_params(vx_net *net, vx_error *err)
+/* Declares every parameter tensor (nothing is allocated yet). */
+static void declare_params(vx_net *net)
 {
-    int first[NN_MAX_LAYERS];
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
-        first[i] = net->ntensors;
         uint32_t c = (uint32_t)l->c;
         if (l->kind == NN_CONV) {
             uint32_t dim[4] = {c, (uint32_t)l->in_c, (uint32_t)l->k, (uint32_t)l->k};
             add_tensor(net, i, "weight", 4, dim, 1, 1);
             add_tensor(net, i, "bias", 1, &c, 1, 0);
         } else if (l->kind == NN_DENSE) {
-            uint32_t dim[2] = {c, (uint32_t)(l->in_c * l->in_h * l->in_w)};
+            uint32_t dim[2] = {c, (uint32_t)((size_t)l->in_c * l->in_h * l->in_w)};
             add_tensor(net, i, "weight", 2, dim, 1, 1);
             add_tensor(net, i, "bias", 1, &c, 1, 0);
         } else if (l->kind == NN_BN) {
@@ -251,22 +255,32 @@ static int build_params(vx_net *net, vx_error *err)
             add_tensor(net, i, "running_var", 1, &c, 0, 0);
         }
     }
+}
+
+/* Carves the declared tensors from one allocation (and their gradients from another), after
+ * checking that they and the activations of one sample fit the memory limit. */
+static int alloc_params(vx_net *net, vx_error *err)
+{
+    if (nn_net_check_memory(net, 1, 0, 0, err) < 0)
+        return -1;
     net->params = nn_aligned_alloc(net->nparams, err);
     net->grads = net->params ? nn_aligned_alloc(net->nparams, err) : NULL;
     if (!net->grads)
         return -1;
-    for (int i = 0; i < net->nlayers; i++) {
+    for (int i = 0, ti = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
-        const nn_tensor *t = &net->tensor[first[i]];
+        const nn_tensor *t = &net->tensor[ti];
         if (l->kind == NN_CONV || l->kind == NN_DENSE || l->kind == NN_BN) {
             l->weight = net->params + t[0].offset;
             l->dweight = net->grads + t[0].offset;
             l->bias = net->params + t[1].offset;
             l->dbias = net->grads + t[1].offset;
+            ti += 2;
         }
         if (l->kind == NN_BN) {
             l->run_mean = net->params + t[2].offset;
             l->run_var = net->params + t[3].offset;
+            ti += 2;
         }
     }
     return 0;
@@ -319,7 +333,8 @@ static int parse_arch(vx_net *net, const char *arch, vx_error *err)
     return 0;
 }
 
-vx_net *vx_net_create(const char *arch, uint64_t seed, vx_error *err)
+/* The network an architecture describes, its tensors declared but nothing allocated. */
+static vx_net *net_parse(const char *arch, vx_error *err)
 {
     vx_net *net = calloc(1, sizeof *net);
     if (!net) {
@@ -328,14 +343,36 @@ vx_net *vx_net_create(const char *arch, uint64_t seed, vx_error *err)
     }
     net->arch = strdup(arch);
     net->in_std = 1.0f;
-    if (!net->arch || parse_arch(net, arch, err) < 0 || build_params(net, err) < 0) {
+    if (!net->arch || parse_arch(net, arch, err) < 0) {
         if (!net->arch)
             vx_fail(err, "out of memory");
         vx_net_free(net);
         return NULL;
     }
-    init_params(net, seed);
+    declare_params(net);
     return net;
+}
+
+vx_net *vx_net_create(const char *arch, uint64_t seed, vx_error *err)
+{
+    vx_net *net = net_parse(arch, err);
+    if (net && alloc_params(net, err) < 0) {
+        vx_net_free(net);
+        return NULL;
+    }
+    if (net)
+        init_params(net, seed);
+    return net;
+}
+
+int vx_net_check_arch(const char *arch, int batch, int training, vx_error *err)
+{
+    vx_net *net = net_parse(arch, err);
+    if (!net)
+        return -1;
+    int rc = nn_net_check_memory(net, batch, training, training ? 2 * net->nparams : 0, err);
+    vx_net_free(net);
+    return rc;
 }
 
 void vx_net_free(vx_net *net)
@@ -387,16 +424,84 @@ const char *vx_net_get_meta(const vx_net *net, const char *name)
     return NULL;
 }
 
+/* A whole non-empty string as a number within [lo, hi]. */
+static int meta_number(const char *value, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (end == value || *end || errno == ERANGE || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A whole non-empty string of decimal digits. */
+static int meta_count(const char *value)
+{
+    size_t n = strspn(value, "0123456789");
+    return n > 0 && n <= 19 && !value[n] ? 0 : -1;
+}
+
+/* classes=: one name per output of the network, none of them empty, repeated or longer than 63
+ * bytes, no control characters (they travel in stream metadata lines and tab-separated text). */
+static int check_classes(const vx_net *net, const char *value, vx_error *err)
+{
+    int want = net->layer[net->nlayers - 1].c, have = vx_classes_count(value);
+    if (have != want)
+        return vx_fail(err, "metadata classes '%s': %d names for %d outputs", value, have, want);
+    for (const char *p = value;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > 63)
+            return vx_fail(err, "metadata classes '%s': a name is empty or longer than 63 bytes", value);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return vx_fail(err, "metadata classes: a name holds a control character");
+        for (const char *q = value; q < p; q += strcspn(q, ",") + 1)
+            if (strcspn(q, ",") == len && strncmp(q, p, len) == 0)
+                return vx_fail(err, "metadata classes '%s': '%.*s' appears twice", value, (int)len, p);
+        p += len;
+        if (!*p)
+            return 0;
+    }
+}
+
+/* The rule each known metadata value obeys (formats/model.md); unknown keys are kept as text. */
+static int check_meta(const vx_net *net, const char *name, const char *value, vx_error *err)
+{
+    static const char *const counts[] = {"seed", "epochs", "best_epoch", "train_images", "checkpoint_epoch",
+                                         "checkpoint_step"};
+    static const char *const fractions[] = {"train_acc", "val_acc", "best_val_acc"};
+    double v;
+    if (strcmp(name, "input_mean") == 0 && meta_number(value, -1e6, 1e6, &v) < 0)
+        return vx_fail(err, "metadata input_mean: '%s' is not a number from -1e6 to 1e6", value);
+    if (strcmp(name, "input_std") == 0 && meta_number(value, 1e-6, 1e6, &v) < 0)
+        return vx_fail(err, "metadata input_std: '%s' is not a number from 1e-6 to 1e6", value);
+    if (strcmp(name, "classes") == 0)
+        return check_classes(net, value, err);
+    if (strcmp(name, "augment") == 0 && strcmp(value, "audio") && strcmp(value, "image") && strcmp(value, "none"))
+        return vx_fail(err, "metadata augment: '%s' is not audio, image or none", value);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (strcmp(name, counts[i]) == 0 && meta_count(value) < 0)
+            return vx_fail(err, "metadata %s: '%s' is not a whole number", name, value);
+    for (size_t i = 0; i < sizeof fractions / sizeof fractions[0]; i++)
+        if (strcmp(name, fractions[i]) == 0 && meta_number(value, 0, 1, &v) < 0)
+            return vx_fail(err, "metadata %s: '%s' is not a fraction from 0 to 1", name, value);
+    if (strncmp(name, "spectro_", 8) == 0 && meta_number(value, 1e-6, 1e9, &v) < 0)
+        return vx_fail(err, "metadata %s: '%s' is not a positive number", name, value);
+    return 0;
+}
+
 int vx_net_set_meta(vx_net *net, const char *name, const char *value, vx_error *err)
 {
     if (strcmp(name, "arch") == 0)
         return vx_fail(err, "metadata 'arch' is the architecture and cannot be set");
-    if (strcmp(name, "input_mean") == 0 || strcmp(name, "input_std") == 0) {
-        float v;
-        if (parse_float(value, -1e6, 1e6, &v) < 0 || (name[6] == 's' && v <= 0))
-            return vx_fail(err, "metadata %s: '%s' is not a valid number", name, value);
-        *(name[6] == 's' ? &net->in_std : &net->in_mean) = v;
-    }
+    if (!name[0] || strchr(name, '='))
+        return vx_fail(err, "metadata name '%s' is empty or holds '='", name);
+    if (check_meta(net, name, value, err) < 0)
+        return -1;
+    if (strcmp(name, "input_mean") == 0 || strcmp(name, "input_std") == 0)
+        *(name[6] == 's' ? &net->in_std : &net->in_mean) = strtof(value, NULL);
     if ((strcmp(name, "input_norm") == 0 || strcmp(name, "input_band_mean") == 0 ||
          strcmp(name, "input_band_std") == 0) && nn_set_norm_meta(net, name, value, err) < 0)
         return -1;
@@ -454,45 +559,101 @@ static void inference_outputs(const vx_net *net, int *written)
         }
 }
 
+/* What the batch buffers of a network take, in floats: each layer's out, dout, aux and idx, the
+ * workspace of each thread, the group partials and the packed weight. */
+typedef struct buffer_plan {
+    size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
+    size_t total, per_thread, part, packed;
+} buffer_plan;
+
+static void plan_buffers(const vx_net *net, int batch, int training, buffer_plan *bp)
+{
+    bp->total = 0;
+    bp->per_thread = NN_GEMM_PACK;
+    bp->part = bp->packed = 0;
+    int written[NN_MAX_LAYERS];
+    inference_outputs(net, written);
+    for (int i = 0; i < net->nlayers; i++) {
+        const nn_layer *l = &net->layer[i];
+        size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
+        size_t *sizes = bp->sizes[i];
+        /* Inference keeps no gradients, no dropout masks, no normalised BN inputs and no outputs of
+         * fused layers: at batch 64 those are most of the memory, and zeroing it cost more than
+         * the network. */
+        sizes[0] = training || written[i] ? out : 0;
+        sizes[1] = i > 0 && training ? out : 0;
+        size_t saved = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? in : 0;
+        sizes[2] = training ? saved : 0;
+        sizes[2] += l->kind == NN_DENSE ? in : 0; /* the flattened input */
+        sizes[2] += l->kind == NN_BN ? 2 * (size_t)l->c : 0;
+        sizes[3] = l->kind == NN_MAXPOOL && training ? out : 0; /* argmax, for the backward pass */
+        for (int j = 0; j < 4; j++) {
+            sizes[j] = (sizes[j] + 15) / 16 * 16;
+            bp->total += sizes[j];
+        }
+        if (l->kind == NN_CONV) {
+            size_t p, k, t = nn_conv_work(l, batch, &p, &k);
+            bp->per_thread = t > bp->per_thread ? t : bp->per_thread;
+            bp->part = training && p > bp->part ? p : bp->part; /* weight-gradient partials: backward only */
+            bp->packed = k > bp->packed ? k : bp->packed;
+        }
+    }
+}
+
+static int threads_now(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static size_t memory_limit = VX_NET_MEMORY_DEFAULT;
+
+void vx_net_set_memory_limit(size_t bytes) { memory_limit = bytes; }
+size_t vx_net_memory_limit(void) { return memory_limit; }
+
+static double mib(size_t floats) { return (double)floats * sizeof(float) / (1 << 20); }
+
+int nn_net_check_memory(const vx_net *net, int batch, int training, size_t extra_floats, vx_error *err)
+{
+    /* Sizes are bounded by the architecture's limits (values per sample, layers, batch), so these
+     * sums cannot wrap: at most 2^28 values x 65536 samples x 4 buffers x 64 layers. */
+    buffer_plan bp;
+    plan_buffers(net, batch, training, &bp);
+    for (int i = 0; i < net->nlayers; i++) {
+        const nn_layer *l = &net->layer[i];
+        size_t values = (size_t)l->c * batch * l->h * l->w;
+        if (values > INT32_MAX)
+            return vx_fail(err, "layer %d holds %zu values for a batch of %d, above 2^31", i, values, batch);
+    }
+    size_t params = 2 * net->nparams + extra_floats; /* parameters and gradients (and optimiser state) */
+    size_t work = bp.per_thread * (size_t)threads_now() + bp.part + bp.packed;
+    size_t total = params + bp.total + work;
+    if (total > memory_limit / sizeof(float))
+        return vx_fail(err,
+                       "the network needs %.1f MiB (parameters%s %.1f, activations for a batch of %d %.1f, "
+                       "workspace %.1f), above the memory limit of %.0f MiB",
+                       mib(total), extra_floats ? ", gradients and optimiser state" : " and gradients", mib(params),
+                       batch, mib(bp.total), mib(work), (double)memory_limit / (1 << 20));
+    return 0;
+}
+
 int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
 {
-    int nthreads = 1;
-#ifdef _OPENMP
-    nthreads = omp_get_max_threads();
-#endif
+    int nthreads = threads_now();
     if (batch <= net->max_batch && nthreads <= net->work.nthreads && (!training || net->reserved_training))
         return 0;
     if (batch < net->max_batch)
         batch = net->max_batch;
     training = training || net->reserved_training;
-    size_t total = 0, per_thread = NN_GEMM_PACK, part = 0, packed = 0;
-    size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
-    int written[NN_MAX_LAYERS];
-    inference_outputs(net, written);
-    for (int i = 0; i < net->nlayers; i++) {
-        nn_layer *l = &net->layer[i];
-        size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
-        /* Inference keeps no gradients, no dropout masks, no normalised BN inputs and no outputs of
-         * fused layers: at batch 64 those are most of the memory, and zeroing it cost more than
-         * the network. */
-        sizes[i][0] = training || written[i] ? out : 0;
-        sizes[i][1] = i > 0 && training ? out : 0;
-        size_t saved = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? in : 0;
-        sizes[i][2] = training ? saved : 0;
-        sizes[i][2] += l->kind == NN_DENSE ? in : 0; /* the flattened input */
-        sizes[i][2] += l->kind == NN_BN ? 2 * (size_t)l->c : 0;
-        sizes[i][3] = l->kind == NN_MAXPOOL && training ? out : 0; /* argmax, for the backward pass */
-        for (int j = 0; j < 4; j++) {
-            sizes[i][j] = (sizes[i][j] + 15) / 16 * 16;
-            total += sizes[i][j];
-        }
-        if (l->kind == NN_CONV) {
-            size_t p, k, t = nn_conv_work(l, batch, &p, &k);
-            per_thread = t > per_thread ? t : per_thread;
-            part = p > part ? p : part;
-            packed = k > packed ? k : packed;
-        }
-    }
+    if (nn_net_check_memory(net, batch, training, net->extra_floats, err) < 0)
+        return -1;
+    buffer_plan bp;
+    plan_buffers(net, batch, training, &bp);
+    size_t total = bp.total, per_thread = bp.per_thread, part = bp.part, packed = bp.packed;
+    size_t (*sizes)[4] = bp.sizes;
     float *acts = nn_aligned_alloc(total, err);
     float *thread = acts ? nn_aligned_alloc(per_thread * (size_t)nthreads, err) : NULL;
     float *partbuf = thread ? nn_aligned_alloc(part, err) : NULL;
@@ -862,6 +1023,13 @@ static void bytes_put(bytes *b, const void *src, size_t n)
 
 int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const char *path, vx_error *err)
 {
+    /* A file the loader would refuse is never written. */
+    for (int i = 0; i < net->ntensors; i++) {
+        const nn_tensor *t = &net->tensor[i];
+        for (size_t j = 0; j < t->count; j++)
+            if (!isfinite(net->params[t->offset + j]))
+                return vx_fail(err, "not writing %s: tensor %s holds a non-finite value", path, t->name);
+    }
     int nmeta = net->nmeta + 1, ntensors = net->ntensors + nextra;
     bytes b = {0};
     bytes_put(&b, model_magic, 8);
@@ -969,7 +1137,7 @@ typedef struct cursor {
 
 static const unsigned char *take(cursor *c, size_t n)
 {
-    if (c->bad || n > c->end - c->at) {
+    if (c->bad || c->at > c->end || n > c->end - c->at) {
         c->bad = 1;
         return NULL;
     }
@@ -1071,9 +1239,13 @@ int nn_file_read(nn_file *file, const char *path, vx_error *err)
         return vx_fail(err, "%s: model file is corrupt (checksum mismatch)", path);
     }
     uint32_t nmeta = get32(p + 12), ntensors = get32(p + 16);
-    if (data_at > len - 8 || data_at % 64 || nmeta > 1024 || ntensors > 4096) {
+    /* The directory lies between the fixed header and the data offset, the data between it and
+     * the checksum: an offset of 0 (or anything inside the header) would put them on top of it. */
+    if (data_at < MODEL_HEAD || data_at > len - 8 || data_at % 64 || nmeta < 1 || nmeta > 1024 ||
+        ntensors > 4096 || get32(p + 20) != 0) {
         nn_file_free(file);
-        return vx_fail(err, "%s: inconsistent model header", path);
+        return vx_fail(err, "%s: inconsistent model header (data offset %llu, %u metadata entries, %u tensors, "
+                            "%zu bytes)", path, (unsigned long long)data_at, nmeta, ntensors, len);
     }
     cursor c = {.p = p, .at = MODEL_HEAD, .end = (size_t)data_at};
     file->meta_key = calloc(nmeta + 1, sizeof(char *));
@@ -1109,6 +1281,10 @@ int nn_file_read(nn_file *file, const char *path, vx_error *err)
             c.bad = 1;
             break;
         }
+        if (memchr(name, '\0', nl)) {
+            c.bad = 1;
+            break;
+        }
         memcpy(t->name, name, nl);
         t->name[nl] = '\0';
         t->offset = (size_t)off;
@@ -1120,6 +1296,30 @@ int nn_file_read(nn_file *file, const char *path, vx_error *err)
         return vx_fail(err, "%s: inconsistent model header (bad metadata or tensor directory)", path);
     }
     file->data = p + data_at;
+    if (strcmp(file->meta_key[0], "arch") != 0) {
+        vx_fail(err, "%s: the first metadata entry is '%s', not the architecture", path, file->meta_key[0]);
+        nn_file_free(file);
+        return -1;
+    }
+    for (int i = 0; i < file->nmeta; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(file->meta_key[i], file->meta_key[j]) == 0) {
+                vx_fail(err, "%s: metadata '%s' appears twice", path, file->meta_key[i]);
+                nn_file_free(file);
+                return -1;
+            }
+    for (int i = 0; i < file->ntensors; i++) {
+        if (!file->tensor[i].name[0]) {
+            nn_file_free(file);
+            return vx_fail(err, "%s: tensor %d has no name", path, i);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(file->tensor[i].name, file->tensor[j].name) == 0) {
+                vx_fail(err, "%s: tensor %s appears twice", path, file->tensor[i].name);
+                nn_file_free(file);
+                return -1;
+            }
+    }
     return 0;
 }
 
@@ -1149,6 +1349,21 @@ int nn_file_tensor(const nn_file *file, const char *name, const nn_tensor *want,
     return got;
 }
 
+/* Refuses parameters that would make every output NaN: non-finite values, negative variances. */
+static int check_params(const vx_net *net, const char *path, vx_error *err)
+{
+    for (int i = 0; i < net->ntensors; i++) {
+        const nn_tensor *t = &net->tensor[i];
+        const float *p = net->params + t->offset;
+        int var = strstr(t->name, ".running_var") != NULL;
+        for (size_t j = 0; j < t->count; j++)
+            if (!isfinite(p[j]) || (var && p[j] < 0))
+                return vx_fail(err, "%s: tensor %s: element %zu is %g%s", path, t->name, j, p[j],
+                               var ? " (a variance must be finite and not negative)" : ", not finite");
+    }
+    return 0;
+}
+
 vx_net *nn_net_from_file(const nn_file *file, vx_error *err)
 {
     const char *arch = nn_file_meta(file, "arch");
@@ -1157,9 +1372,27 @@ vx_net *nn_net_from_file(const nn_file *file, vx_error *err)
         return NULL;
     }
     vx_error sub;
-    vx_net *net = vx_net_create(arch, 0, &sub);
+    vx_net *net = net_parse(arch, &sub);
     if (!net) {
         vx_fail(err, "%s: %s", file->path, sub.msg);
+        return NULL;
+    }
+    /* The file's tensors against the architecture first: a text asking for gigabytes of weights
+     * the file does not hold is refused before any of it is allocated. */
+    for (int i = 0; i < net->ntensors; i++) {
+        const nn_tensor *t = &net->tensor[i];
+        const unsigned char *data;
+        int got = file_tensor(file, t->name, t, &data, err);
+        if (got <= 0) {
+            if (got == 0)
+                vx_fail(err, "%s: tensor %s is missing", file->path, t->name);
+            vx_net_free(net);
+            return NULL;
+        }
+    }
+    if (alloc_params(net, &sub) < 0) {
+        vx_fail(err, "%s: %s", file->path, sub.msg);
+        vx_net_free(net);
         return NULL;
     }
     for (int i = 0; i < file->nmeta; i++)
@@ -1169,15 +1402,18 @@ vx_net *nn_net_from_file(const nn_file *file, vx_error *err)
             vx_net_free(net);
             return NULL;
         }
+    if (net->norm_bands && (!net->band_mean || !net->band_std)) {
+        vx_fail(err, "%s: input_norm=bands without input_band_mean and input_band_std", file->path);
+        vx_net_free(net);
+        return NULL;
+    }
     for (int i = 0; i < net->ntensors; i++) {
         const nn_tensor *t = &net->tensor[i];
-        int got = nn_file_tensor(file, t->name, t, net->params + t->offset, err);
-        if (got <= 0) {
-            if (got == 0)
-                vx_fail(err, "%s: tensor %s is missing", file->path, t->name);
-            vx_net_free(net);
-            return NULL;
-        }
+        nn_file_tensor(file, t->name, t, net->params + t->offset, err);
+    }
+    if (check_params(net, file->path, err) < 0) {
+        vx_net_free(net);
+        return NULL;
     }
     return net;
 }

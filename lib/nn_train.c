@@ -282,6 +282,14 @@ vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err
     }
     t->net = net;
     t->o = *o;
+    /* The optimiser's two copies of the parameters count against the memory limit, checked with
+     * the training buffers before either is allocated. */
+    net->extra_floats = 2 * net->nparams;
+    if (nn_net_check_memory(net, o->batch, 1, net->extra_floats, err) < 0) {
+        net->extra_floats = 0;
+        free(t);
+        return NULL;
+    }
     t->m = nn_aligned_alloc(net->nparams, err);
     t->v = t->m ? nn_aligned_alloc(net->nparams, err) : NULL;
     t->labels = t->v ? vx_calloc((size_t)o->batch, sizeof *t->labels, err) : NULL;
@@ -351,6 +359,34 @@ static void optimiser_step(vx_trainer *t, double lr)
 
 /* ------------------------------------------------------------------ epoch */
 
+/* Normalised inputs beyond this overflow float arithmetic somewhere in a deep enough network
+ * (squares in batch norm, sums in the GEMM): refused before training rather than found as NaN
+ * weights after it. u8 images under any valid normalisation stay within it. */
+#define NN_MAX_INPUT 1e6
+
+/* The largest normalised input the set can give under the network's normalisation. */
+static int check_range(const vx_net *net, const vx_imageset *d, vx_error *err)
+{
+    double vmax = 1.0; /* u8: value/255 */
+    if (d->dtype == VX_F32) {
+        vmax = 0;
+        for (size_t i = 0; i < d->nvalues; i++)
+            vmax = fabs(d->values[i]) > vmax ? fabs(d->values[i]) : vmax;
+    }
+    double mean = fabs(net->in_mean), std = net->in_std;
+    if (d->dtype == VX_F32 && net->norm_bands && net->band_mean && net->band_std)
+        for (int r = 0; r < net->layer[0].h; r++) {
+            mean = fabs(net->band_mean[r]) > mean ? fabs(net->band_mean[r]) : mean;
+            std = net->band_std[r] < std ? net->band_std[r] : std;
+        }
+    double reach = ((d->dtype == VX_F32 && net->norm_segment ? 2 : 1) * vmax + mean) / std;
+    if (!(reach <= NN_MAX_INPUT))
+        return vx_fail(err, "the samples hold values up to %g, which the normalisation (mean %g, deviation %g) "
+                            "takes to %g, beyond the %g the network's arithmetic stays finite for",
+                       vmax, mean, std, reach, NN_MAX_INPUT);
+    return 0;
+}
+
 static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
 {
     const nn_layer *in = &net->layer[0];
@@ -368,7 +404,7 @@ static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
     for (size_t i = 0; i < d->n; i++)
         if (d->labels[i] >= classes)
             return vx_fail(err, "image %zu has label %d but the network has %d classes", i, d->labels[i], classes);
-    return 0;
+    return check_range(net, d, err);
 }
 
 /* Loads samples order[0..n) of d into the input layer. */
@@ -461,6 +497,9 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
             progress(ctx, seen, draws);
     }
     free(order);
+    for (size_t i = 0; i < net->nparams; i++)
+        if (!isfinite(net->params[i]))
+            return vx_fail(err, "the weights became non-finite in epoch %d (learning rate too high?)", epoch);
     if (st) {
         st->seconds = vx_seconds_now() - start;
         st->loss = seen ? loss_sum / (double)seen : 0;

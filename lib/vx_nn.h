@@ -13,6 +13,17 @@ typedef struct vx_net vx_net;
  * parameters are initialised (He) from seed. */
 vx_net *vx_net_create(const char *arch, uint64_t seed, vx_error *err);
 void vx_net_free(vx_net *net);
+/* Memory: a network takes its parameters and their gradients, the activations of its largest
+ * batch and a workspace per thread; training adds the optimiser's state (two more copies of the
+ * parameters). The sum is computed from the architecture and the batch before anything is
+ * allocated, and vx_net_create, vx_net_load, vx_trainer_create and prediction refuse, giving the
+ * figure, a network above the limit: VX_NET_MEMORY_DEFAULT unless set (process-wide). */
+#define VX_NET_MEMORY_DEFAULT ((size_t)4096 << 20)
+void vx_net_set_memory_limit(size_t bytes);
+size_t vx_net_memory_limit(void);
+/* Parses an architecture and checks, allocating nothing, that it fits the limit for batches of
+ * `batch`, for training (optimiser state included) or for inference. */
+int vx_net_check_arch(const char *arch, int batch, int training, vx_error *err);
 /* Input shape [C,H,W], number of classes, number of parameters. */
 void vx_net_shape(const vx_net *net, uint32_t input[3], int *nclasses, size_t *nparams);
 /* Name=value metadata kept in the model file (architecture, classes, normalisation, training facts). */

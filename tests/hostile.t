@@ -1,0 +1,58 @@
+#!/bin/bash
+# hostile.t — hostile input at the command line (issue 14): model files with a data offset of 0,
+# architectures asking for gigabytes (refused from the figures, --max-memory raises the limit),
+# f32 input that overflows the network (refused naming the record, never NaN with exit 0).
+. "$(dirname "$0")/lib.sh"
+plan 12
+
+rss() { /usr/bin/time -f %M -o rss.txt "$@"; }
+# An f32 [1,8,8] record of value $2 and label $3, keyed $1.
+f32() { perl -e 'my ($k, $v, $l) = @ARGV; print "VXTS", pack("vvCCvV4vv", 1, 32, 2, 3, $l, 1, 8, 8, 0, length $k, 0), $k, pack("f<", $v) x 64' "$@"; }
+for i in 0 1 2 3; do f32 "r$i" 0.$i $((i % 2)); done > small.vxs
+printf 'input 1 8 8\nconv 4 3 same\nrelu\nsoftmax 2\n' > tiny.arch
+vx-train --arch tiny.arch -o tiny.vxm -e 1 -b 2 --no-augment small.vxs 2> err.txt
+ok $? "a tiny model trains on f32 input ($(head -c 200 err.txt))"
+
+# Defect 1: the data offset (bytes 24..31) zeroed, size and checksum fixed up.
+perl -e 'local $/; my $b = <STDIN>; substr($b, 24, 8) = "\0" x 8;
+  my $h = 0xcbf29ce484222325; use integer;
+  for my $c (unpack "C*", substr($b, 0, -8)) { $h = ($h ^ $c) * 0x100000001b3 }
+  substr($b, -8) = pack "Q<", $h; print $b' < tiny.vxm > off0.vxm
+vx-infer -t off0.vxm small.vxs > out.txt 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q '^vx-infer: off0.vxm: inconsistent model header (data offset 0' err.txt && [ ! -s out.txt ]; echo $?)" \
+   "vx-infer refuses a data offset of 0 ($st: $(cat err.txt))"
+vx-train --arch tiny.arch --init off0.vxm -o x.vxm -e 1 -b 2 small.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q '^vx-train: --init: off0.vxm: inconsistent' err.txt && [ "$(grep -o off0.vxm err.txt | wc -l)" = 1 ]; echo $?)" \
+   "vx-train --init refuses it, naming the file once ($st: $(cat err.txt))"
+
+# Defect 2: memory from the architecture and the batch.
+printf 'input 1 48 48\ndense 1000000\nsoftmax 7\n' > dense.arch
+rss vx-train --arch dense.arch -o x.vxm small.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'needs [0-9.]* MiB.*above the memory limit of 4096 MiB (--max-memory raises it)' err.txt &&
+      [ "$(tail -1 rss.txt)" -lt 100000 ]; echo $?)" "dense 1000000 refused at $(tail -1 rss.txt) kB ($st: $(cat err.txt))"
+printf 'input 1 48 48\nconv 4096 3 same\nconv 4096 3 same\nsoftmax 7\n' > conv.arch
+rss vx-train --arch conv.arch -o x.vxm small.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'needs [0-9.]* MiB' err.txt && [ "$(tail -1 rss.txt)" -lt 100000 ]; echo $?)" \
+   "two conv 4096 layers refused at $(tail -1 rss.txt) kB ($st: $(cat err.txt))"
+vx-train --arch tiny.arch -o x.vxm -e 1 -b 2 --max-memory 1 small.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'above the memory limit of 1 MiB' err.txt; echo $?)" "--max-memory 1 refuses even the tiny net ($st)"
+vx-infer --max-memory 1 tiny.vxm small.vxs > /dev/null 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q '^vx-infer: .*above the memory limit of 1 MiB' err.txt; echo $?)" "vx-infer --max-memory 1 too ($st: $(cat err.txt))"
+vx-infer --max-memory 0 tiny.vxm small.vxs > /dev/null 2> err.txt; st=$?
+ok "$([ $st = 2 ] && grep -q 'out of range' err.txt; echo $?)" "--max-memory 0 is a usage error ($st)"
+vx-infer --max-memory 64 tiny.vxm small.vxs > /dev/null 2> err.txt
+ok $? "--max-memory 64 is plenty for it"
+
+# Defect 3: 3e38 overflows the network: an error naming the record, no NaN output.
+f32 huge 3e38 0 > huge.vxs
+vx-infer -t tiny.vxm huge.vxs > out.txt 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q '^vx-infer: huge: ' err.txt && ! grep -qi nan out.txt; echo $?)" \
+   "vx-infer -t on 3e38 refuses, naming the record ($st: $(cat err.txt))"
+cat small.vxs huge.vxs > mixed.vxs
+vx-train --arch tiny.arch --init tiny.vxm -o nan.vxm -e 1 -b 2 --no-augment mixed.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'values up to 3e+38' err.txt && [ ! -e nan.vxm ]; echo $?)" \
+   "vx-train --init on 3e38 input refuses and writes no model ($st: $(cat err.txt))"
+vx-train --arch tiny.arch -o nan.vxm -e 1 -b 2 --no-augment mixed.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'overflow' err.txt && [ ! -e nan.vxm ]; echo $?)" \
+   "vx-train on 3e38 input refuses and writes no model ($st: $(cat err.txt))"
+done_testing
