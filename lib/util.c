@@ -4,8 +4,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -147,6 +149,87 @@ void vx_close_input(FILE *f)
 
 /* ---------------------------------------------------------------- output */
 
+/* Temp files being written, removed by the handler of a fatal signal before the process dies
+ * of it. Slots are claimed and released by the main thread; the handler only reads them. */
+#define VX_MAX_TEMPS 16
+static char *volatile temps[VX_MAX_TEMPS];
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU, SIGXFSZ};
+
+static void remove_temps_and_die(int sig)
+{
+    for (int i = 0; i < VX_MAX_TEMPS; i++)
+        if (temps[i])
+            unlink(temps[i]); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig); /* the status a shell expects of a death by this signal */
+}
+
+/* Handlers go in once, and never over a signal that was ignored (nohup, a shell's & for SIGINT). */
+static void catch_fatal_signals(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = remove_temps_and_die;
+        sigemptyset(&sa.sa_mask);
+        for (size_t j = 0; j < sizeof fatal_signals / sizeof fatal_signals[0]; j++)
+            sigaddset(&sa.sa_mask, fatal_signals[j]);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
+static void temp_register(char *path)
+{
+    for (int i = 0; i < VX_MAX_TEMPS; i++)
+        if (!temps[i]) {
+            temps[i] = path;
+            return;
+        }
+}
+
+static void temp_unregister(const char *path)
+{
+    for (int i = 0; i < VX_MAX_TEMPS; i++)
+        if (temps[i] == path)
+            temps[i] = NULL;
+}
+
+/* Temp files are named FINAL.vxtmp.PID.XXXXXX. One left by a process that no longer exists
+ * (killed with SIGKILL, or by a power cut) is removed by the next output to the same path. */
+static void remove_stale_temps(const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    const char *base = slash ? slash + 1 : final;
+    size_t dirlen = slash ? (size_t)(slash - final) + 1 : 0, baselen = strlen(base);
+    char dir[4096];
+    if (dirlen + 1 > sizeof dir)
+        return;
+    memcpy(dir, final, dirlen);
+    dir[dirlen] = '\0';
+    DIR *d = opendir(dirlen ? dir : ".");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, baselen) != 0 || strncmp(n + baselen, ".vxtmp.", 7) != 0)
+            continue;
+        char *end;
+        long pid = strtol(n + baselen + 7, &end, 10);
+        if (pid <= 0 || *end != '.' || strlen(end) != 7 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* its writer may still be at work */
+        unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 int vx_output_open(vx_output *out, const char *path, vx_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -154,14 +237,38 @@ int vx_output_open(vx_output *out, const char *path, vx_error *err)
         out->file = stdout;
         return 0;
     }
-    size_t n = strlen(path) + 16;
-    out->final_path = strdup(path);
+    /* Anything but a regular file (a device, a FIFO, a terminal) is written through, never
+     * replaced; a symbolic link is followed, and its target replaced atomically. */
+    struct stat st, lst;
+    int exists = stat(path, &st) == 0;
+    if (!exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        return vx_fail(err, "%s is a symbolic link to a file that does not exist", path);
+    if (exists && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            return vx_fail(err, "%s is a directory", path);
+        int fd = open(path, O_WRONLY | O_NOCTTY);
+        out->file = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (!out->file) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return vx_fail(err, "cannot open %s: %s", path, strerror(e));
+        }
+        out->direct = 1;
+        return 0;
+    }
+    char *target = exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) ? realpath(path, NULL) : NULL;
+    const char *final = target ? target : path;
+    size_t n = strlen(final) + 48;
+    out->final_path = target ? target : strdup(path);
     out->temp_path = malloc(n);
     if (!out->final_path || !out->temp_path) {
         vx_output_abort(out);
         return vx_fail(err, "out of memory");
     }
-    snprintf(out->temp_path, n, "%s.tmpXXXXXX", path);
+    remove_stale_temps(final);
+    catch_fatal_signals();
+    snprintf(out->temp_path, n, "%s.vxtmp.%ld.XXXXXX", final, (long)getpid());
     int fd = mkstemp(out->temp_path);
     if (fd < 0) {
         int e = errno;
@@ -170,6 +277,7 @@ int vx_output_open(vx_output *out, const char *path, vx_error *err)
         vx_output_abort(out);
         return vx_fail(err, "cannot create a temporary file beside %s: %s", path, strerror(e));
     }
+    temp_register(out->temp_path);
     /* mkstemp creates 0600; give the result the permissions a plain fopen would. */
     mode_t mask = umask(0);
     umask(mask);
@@ -185,10 +293,21 @@ int vx_output_open(vx_output *out, const char *path, vx_error *err)
 
 int vx_output_commit(vx_output *out, vx_error *err)
 {
-    if (!out->final_path) {
+    if (!out->final_path && !out->direct) {
         if (fflush(out->file) != 0 || ferror(out->file))
             return vx_fail(err, "error writing standard output: %s", strerror(errno));
         return 0;
+    }
+    if (out->direct) {
+        int bad = fflush(out->file) != 0 || ferror(out->file);
+        int e = errno;
+        if (fclose(out->file) != 0 && !bad) {
+            bad = 1;
+            e = errno;
+        }
+        out->file = NULL;
+        out->direct = 0;
+        return bad ? vx_fail(err, "error writing the output: %s", strerror(e)) : 0;
     }
     int bad = fflush(out->file) != 0 || ferror(out->file) || fsync(fileno(out->file)) != 0;
     int e = errno;
@@ -207,6 +326,7 @@ int vx_output_commit(vx_output *out, vx_error *err)
         vx_output_abort(out);
         return -1;
     }
+    temp_unregister(out->temp_path);
     free(out->temp_path);
     free(out->final_path);
     out->temp_path = out->final_path = NULL;
@@ -215,11 +335,14 @@ int vx_output_commit(vx_output *out, vx_error *err)
 
 void vx_output_abort(vx_output *out)
 {
-    if (out->file && out->final_path)
+    if (out->file && (out->final_path || out->direct))
         fclose(out->file);
     out->file = NULL;
-    if (out->temp_path)
+    out->direct = 0;
+    if (out->temp_path) {
         unlink(out->temp_path);
+        temp_unregister(out->temp_path);
+    }
     free(out->temp_path);
     free(out->final_path);
     out->temp_path = out->final_path = NULL;

@@ -67,12 +67,18 @@ void vx_close_input(FILE *f);
 
 /* ------------------------------------------------------- atomic output */
 
-/* Output that appears under its final name only when complete: write to a temp file in the
- * same directory, then rename. A path of "-" or NULL means stdout (written directly). */
+/* Output that appears under its final name only when complete: a regular file (or one a
+ * symbolic link points to) is written to a temp file beside it, FINAL.vxtmp.PID.XXXXXX, then
+ * renamed; anything else that exists (a device, a FIFO) is written through, never replaced.
+ * A path of "-" or NULL means stdout (written directly). SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * SIGPIPE, SIGXCPU and SIGXFSZ remove the temp files being written before the process dies of
+ * the signal; a temp file whose process is gone (kill -9) is removed by the next output to the
+ * same path. */
 typedef struct vx_output {
     FILE *file;
-    char *final_path; /* NULL for stdout */
+    char *final_path; /* NULL for stdout and for written-through outputs */
     char *temp_path;
+    int direct;       /* written through: not a regular file */
 } vx_output;
 
 int vx_output_open(vx_output *out, const char *path, vx_error *err);

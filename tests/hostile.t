@@ -3,7 +3,7 @@
 # architectures asking for gigabytes (refused from the figures, --max-memory raises the limit),
 # f32 input that overflows the network (refused naming the record, never NaN with exit 0).
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 18
 
 rss() { /usr/bin/time -f %M -o rss.txt "$@"; }
 # An f32 [1,8,8] record of value $2 and label $3, keyed $1.
@@ -55,4 +55,44 @@ ok "$([ $st = 1 ] && grep -q 'values up to 3e+38' err.txt && [ ! -e nan.vxm ]; e
 vx-train --arch tiny.arch -o nan.vxm -e 1 -b 2 --no-augment mixed.vxs 2> err.txt; st=$?
 ok "$([ $st = 1 ] && grep -q 'overflow' err.txt && [ ! -e nan.vxm ]; echo $?)" \
    "vx-train on 3e38 input refuses and writes no model ($st: $(cat err.txt))"
+
+# Defect 5: -o onto something that is not a regular file writes through it; a symlink is followed.
+printf 'P2\n2 2\n255\n1 2 3 4\n' > a.pgm
+mkfifo fifo
+cat fifo > from-fifo & reader=$!
+vx-decode a.pgm -o fifo 2> err.txt; st=$?
+wait $reader
+ok "$([ $st = 0 ] && [ -p fifo ] && cmp -s from-fifo <(vx-decode a.pgm); echo $?)" "-o FIFO: written through, still a FIFO ($st)"
+if [ "$(id -u)" = 0 ] && mknod node c 1 3 2> /dev/null; then
+    vx-decode a.pgm -o node 2> err.txt; st=$?
+    ok "$([ $st = 0 ] && [ -c node ]; echo $?)" "-o a character device (mknod c 1 3): written through, still a device ($st)"
+else
+    skip "mknod needs root"
+fi
+echo old > target; ln -s target link
+vx-decode a.pgm -o link; st=$?
+ok "$([ $st = 0 ] && [ -L link ] && cmp -s target <(vx-decode a.pgm); echo $?)" "-o symlink: the link stays, its target is replaced ($st)"
+ln -s missing dangling
+vx-decode a.pgm -o dangling 2> err.txt; st=$?
+ok "$([ $st = 1 ] && [ -L dangling ] && grep -q 'symbolic link to a file that does not exist' err.txt; echo $?)" \
+   "-o a dangling symlink: refused, left alone ($st: $(cat err.txt))"
+
+# Defect 6: catchable signals remove the temp file; a stale one of a dead process is removed next time.
+for sig in INT TERM HUP; do
+    rm -f in.fifo; mkfifo in.fifo
+    # (a shell starts background commands with SIGINT ignored: perl puts the default back)
+    perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' vx-infer -o out.$sig tiny.vxm in.fifo 2> /dev/null & pid=$!
+    for i in $(seq 50); do ls out.$sig.vxtmp.* > /dev/null 2>&1 && break; sleep 0.1; done
+    had=$(ls out.$sig.vxtmp.* 2> /dev/null | wc -l)
+    kill -$sig $pid; wait $pid; st=$?
+    left="$(ls out.$sig* 2> /dev/null)"
+    res=$([ "$had" = 1 ] && [ -z "$left" ] && [ $st = $((128 + $(kill -l $sig))) ]; echo $?)
+    [ "$sig" = INT ] && res_int=$res
+    [ "$sig" = TERM ] && res_term=$res
+    [ "$sig" = HUP ] && res_hup=$res
+done
+ok "$((res_int + res_term + res_hup))" "SIGINT, SIGTERM and SIGHUP during vx-infer -o out MODEL fifo leave no out.vxtmp.* and kill with the signal"
+touch out.vxtmp.2147483646.AbCdEf
+vx-decode a.pgm -o out
+ok "$([ ! -e out.vxtmp.2147483646.AbCdEf ] && [ -s out ]; echo $?)" "a stale temp file of a process that is gone is removed by the next -o to the same path"
 done_testing
