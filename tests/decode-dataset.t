@@ -36,7 +36,7 @@ sox -n -r 8000 -c 2 q/Q2/s.flac synth 0.2 sine 300 2>/dev/null
 sox -n -r 8000 -c 1 q/Q4/s.wav synth 0.1 sine 300 2>/dev/null
 cp q/Q1/s.wav q/notes.wav
 out=$(vx-decode --labels Q1,Q2,Q3,Q4 -r 4000 q | vx-ls -q | cut -f1,2,4 | tr '\t\n' ': ')
-[ "$out" = "q/Q1/s.wav:0:400 q/Q2/s.flac:1:800 q/Q4/s.wav:3:400 " ] && vx-decode --labels Q1,Q2,Q3,Q4 q | grep -qa 'classes=Q1,Q2,Q3,Q4'
+[ "$out" = "q/Q1/s.wav:0:400 q/Q2/s.flac:1:800 q/Q4/s.wav:3:400 " ] && vx-decode --labels Q1,Q2,Q3,Q4 q | grep -a 'classes=Q1,Q2,Q3,Q4' > /dev/null
 ok $? "--labels: label = position in the list, metadata classes=: $out"
 err=$(vx-decode --labels Q1,Q2 q 2>&1 >/dev/null); rc=$?
 [ $rc = 1 ] && [[ "$err" == "vx-decode: q: folder 'Q4' is not in the labels Q1,Q2" ]]; ok $? "a folder missing from --labels: $err"

@@ -82,7 +82,7 @@ line=$(vx-decode gray8.png | vx-ls -q); [ "$line" = "$(printf 'gray8.png\t-\tu8\
 ok $? "key is the path, no label, u8 [1,8,16]: $line"
 vx-decode --rgb --f32 rgb.png > f.vxt; line=$(vx-ls f.vxt | cut -f1-4)
 [ "$line" = "$(printf 'rgb.png\t-\tf32\t3x4x8')" ] && vx-topng --range 0,1 f.vxt | cmp -s - c.ppm; ok $? "--f32 holds value/255: mapped back by --range 0,1 it is the image again"
-vx-decode pal8.png | grep -qa 'source=png' && vx-decode c.ppm | grep -qa 'source=ppm' && vx-decode rgb.pam | grep -qa 'source=pam'
+vx-decode pal8.png | grep -a 'source=png' > /dev/null && vx-decode c.ppm | grep -a 'source=ppm' > /dev/null && vx-decode rgb.pam | grep -a 'source=pam' > /dev/null
 ok $? "metadata source= names the format"
 [ "$(cat rgb.png | vx-decode | vx-ls | cut -f1)" = stdin ] && cat rgb.png | vx-decode - | vx-topng | cmp -s - <(decoded rgb.png) && cat n.pgm | vx-decode | vx-topng | cmp -s - n.pgm
 ok $? "standard input (no argument or '-'): key 'stdin', same pixels"

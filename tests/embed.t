@@ -29,7 +29,7 @@ emb -o a.vxi lib/a 2>/dev/null && emb -o b.vxi lib/b 2>/dev/null && vx-index --m
 ok $? "two shards merged equal the whole run"
 find lib -name '*.wav' | sort | emb -o s.vxi - 2>/dev/null && [ "$(vx-index s.vxi | wc -l)" = 2 ]; ok $? "paths from standard input"
 
-head -c 3000 /dev/urandom > lib/b/corrupt.mp3
+LC_ALL=C awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) printf "%c", 1 + int(rand() * 255) }' > lib/b/corrupt.mp3
 sox -n -r 22050 -c 1 lib/b/silent.wav synth 4 sine 300 vol 0 2>/dev/null
 sox -n -r 22050 -c 1 lib/b/short.wav synth 0.1 sine 300 vol 0.5 2>/dev/null
 cp lib/a/s1.wav lib/b/locked.wav; chmod 000 lib/b/locked.wav

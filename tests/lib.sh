@@ -1,7 +1,8 @@
 # lib.sh — sourced by the shell tests: a TAP plan, ok/skip, a private temporary directory that is
 # removed on exit (the test runs inside it), and the payload of a stream's first record.
 # Usage: . "$(dirname "$0")/lib.sh"; plan N; ...; done_testing
-set -u
+# Pipelines fail when any stage does, so a check on a pipeline's status can fail.
+set -u -o pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1

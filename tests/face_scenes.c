@@ -1,4 +1,4 @@
-/* facecrop.c — the face detector against answers recorded from OpenCV 4.6 (tiny hand-made
+/* face_scenes.c — the face detector against answers recorded from OpenCV 4.6 (tiny hand-made
  * cascades on drawn scenes, the real cascade on the sample photo, resize outputs), broken cascade
  * files, memory on a large image, grouping and the crop against hand-computed values.
  * `facecrop.t --dump DIR` writes the scenes as PGM so the answers can be re-derived with OpenCV. */
