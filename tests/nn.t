@@ -2,7 +2,7 @@
 # nn.t — vx-train and vx-infer end to end on a small synthetic data set made here (8x8 PGM
 # images of three patterns): learning, every output form, resume after kill -9, bad input.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 27
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -34,6 +34,13 @@ train -o a.vxm --val set.vxs --log a.tsv --best best.vxm 2> err.txt
 ok $? "vx-train runs ($(head -c 200 err.txt))"
 ok "$( [ "$(wc -l < a.tsv)" = 13 ] && head -1 a.tsv | grep '^epoch	train_loss	train_acc	val_loss	val_acc	seconds	images_per_s$' > /dev/null; echo $?)" \
    "--log: a header and one line per epoch"
+# The loss trajectory of this seeded run, recorded once: a change that alters training shows up
+# here even when the model still learns (5% of each value, plus 1e-4 for the tiny late ones).
+want="0.65842 0.03280 0.00320 0.00141 0.00089 0.00063 0.00047 0.00046 0.00038 0.00039 0.00036 0.00037"
+got=$(awk -F'\t' 'NR > 1 { printf "%s ", $2 }' a.tsv)
+awk -v want="$want" -v got="$got" 'BEGIN { n = split(want, w, " "); m = split(got, g, " "); if (m != n) exit 1
+    for (i = 1; i <= n; i++) { d = g[i] - w[i]; if (d < 0) d = -d; if (d > 0.05 * w[i] + 1e-4) exit 1 } }'
+ok $? "the training loss follows its recorded trajectory: $got"
 vx-infer --eval a.vxm set.vxs > eval.txt
 acc=$(tail -1 eval.txt | awk -F'\t' '$1 == "accuracy" { print $2 }')
 ok "$(awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.95) }'; echo $?)" "--eval: learned the patterns, last line accuracy $acc"
