@@ -37,6 +37,8 @@ PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS  = -std=c11 -Wall -Wextra -Werror $(CFLAGS) $(OMPFLAGS) $(SANFLAGS) -Ilib $(PKG_CFLAGS)
 ALL_LDLIBS  = $(OMPFLAGS) $(SANFLAGS) $(PKG_LIBS) -lm
+# Scripts run by the rules find the programs just built first.
+VX_PATH     = PATH="$(abspath $(BUILD)/bin):$$PATH"
 
 LIB_SRC   = $(sort $(wildcard lib/*.c))
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

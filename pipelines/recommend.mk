@@ -33,7 +33,7 @@ library-index: $(LIBRARY_INDEX)
 # matched, as an M3U playlist and as a PNG.
 recommend: $(PROGS) $(LIBRARY_INDEX)
 	@mkdir -p $(dir $(RECOMMEND_OUT))
-	PATH="$(abspath $(BUILD)/bin):$$PATH" pipelines/recommend.sh -k $(RECOMMEND_K) \
+	$(VX_PATH) pipelines/recommend.sh -k $(RECOMMEND_K) \
 	  --m3u $(RECOMMEND_OUT).m3u --png $(RECOMMEND_OUT).png $(IMAGE) $(LIBRARY_INDEX)
 
 # Judging the chain (make eval-congruence): every FER-2013 PublicTest face, through the face model,

@@ -6,10 +6,9 @@ FACECROP_CACHE  ?= data/cache/facecrop
 VERIFIER_CACHE  ?= data/cache/verifier
 VERIFIER_TRAIN_OPTS = --epochs 20 --batch 64 --optimizer adamw --lr 0.003 --weight-decay 0.01 \
                       --schedule cosine --warmup 1 --class-weights balanced --augment --seed 1
-VX_BIN_PATH      = PATH="$(abspath $(BUILD)/bin):$$PATH"
 
 $(VERIFIER_CACHE)/train.vxs: pipelines/verifier-data.sh | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-ls $(FACECROP_CACHE)/photos/MANIFEST
-	$(VX_BIN_PATH) pipelines/verifier-data.sh $(FER)/Training $(FACECROP_CACHE)/pkgs $(VERIFIER_CACHE)
+	$(VX_PATH) pipelines/verifier-data.sh $(FER)/Training $(FACECROP_CACHE)/pkgs $(VERIFIER_CACHE)
 
 models/verifier.vxm: models/verifier.arch | $(BUILD)/bin/vx-train $(VERIFIER_CACHE)/train.vxs
 	$(BUILD)/bin/vx-train --arch models/verifier.arch $(VERIFIER_TRAIN_OPTS) --threads $(FACE_THREADS) \
@@ -19,8 +18,8 @@ models/verifier.vxm: models/verifier.arch | $(BUILD)/bin/vx-train $(VERIFIER_CAC
 .PHONY: eval-detector
 bench: eval-detector
 eval-detector: $(BUILD)/bin/vx-facecrop $(FACECROP_CACHE)/photos/MANIFEST
-	@echo "OpenCV (--opencv):  $$($(VX_BIN_PATH) tests/facecrop-eval.sh $(FACECROP_CACHE)/photos --opencv)"
-	@echo "default (verified): $$($(VX_BIN_PATH) tests/facecrop-eval.sh $(FACECROP_CACHE)/photos)"
+	@echo "OpenCV (--opencv):  $$($(VX_PATH) tests/facecrop-eval.sh $(FACECROP_CACHE)/photos --opencv)"
+	@echo "default (verified): $$($(VX_PATH) tests/facecrop-eval.sh $(FACECROP_CACHE)/photos)"
 
 # The verifier goes where an installed vx-facecrop looks for it: PREFIX/share/vibelux.
 .PHONY: install-verifier uninstall-verifier

@@ -4,7 +4,6 @@
 WEBCAM  ?= /dev/video0
 IMAGE   ?= data/samples/face.png
 PICTURE ?= data/cache/face-picture.png
-VX_PATH  = PATH="$(abspath $(BUILD)/bin):$$PATH"
 LIVE_PROGS = $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-bars $(BUILD)/bin/vx-topng
 
 .PHONY: webcam face-picture
