@@ -14,10 +14,10 @@ set -euo pipefail
 command -v soxi >/dev/null || { echo "library-moods.sh: soxi (package sox) not found" >&2; exit 1; }
 
 # quadrant <TAB> extended regular expression for whole words
-rules='Q3	sad|sadly|sadness|defeat|defeats|defeated|sorrow|sorrows|sorrowful|tears|lament|laments|lamentation|funeral|funerals|loss|losses|elegy|elegies
-Q1	victory|victories|victorious|triumph|triumphs|triumphant|triumphal|happy|happiness|celebration|celebrations|celebrate|joy|joyful|joyous|win|wins|winning|winner|fanfare|fanfares
-Q2	battle|battles|combat|boss|bosses|danger|dangers|dangerous|siege|sieges|war|wars|attack|attacks|fight|fights|fighting|chase|chases|chasing
-Q4	calm|calming|peace|peaceful|menu|menus|ambient|ambience|rest|resting|restful|sleep|sleeping|sleepy|dream|dreams|dreaming|dreamy|serene|serenity|quiet|quietly|quietness'
+rules='Q3	sad|sadly|sadness|defeat|defeats|defeated|sorrow|sorrows|sorrowful|tears|lament|laments|lamentation|funeral|funerals|loss|losses|elegy|elegies|casualties|dead|death|mourning|farewell
+Q1	victory|victories|victorious|triumph|triumphs|triumphant|triumphal|happy|happiness|celebration|celebrations|celebrate|joy|joyful|joyous|win|wins|winning|winner|fanfare|fanfares|invincible
+Q2	battle|battles|combat|boss|bosses|danger|dangers|dangerous|siege|sieges|war|wars|attack|attacks|fight|fights|fighting|chase|chases|chasing|frantic|suspense|vengeful|vengeance|revenge|terror|panic
+Q4	calm|calming|peace|peaceful|menu|menus|ambient|ambience|rest|resting|restful|sleep|sleeping|sleepy|dream|dreams|dreaming|dreamy|serene|serenity|quiet|quietly|quietness|silence|silent|sanctuary|tranquil|lullaby'
 
 # words NAME: the words of NAME, one a line
 words() { sed -E 's/([a-z])([A-Z])/\1 \2/g' <<<"$1" | tr 'A-Z' 'a-z' | tr -cs 'a-z' '\n' | sed '/^$/d'; }
@@ -54,9 +54,9 @@ done < "${1:-/dev/stdin}"
 
 printf '# path\tquadrant\tmatched word (name:WORD from the file name, tag:WORD from its TITLE tag)\n'
 printf '# made by pipelines/library-moods.sh from the library list; quadrants of valence and arousal:\n'
-printf '# Q3 (sad): sad defeat sorrow tears lament funeral loss elegy; Q1 (happy): victory triumph happy\n'
-printf '# celebration joy win fanfare; Q2 (tense): battle combat boss danger siege war attack fight chase;\n'
-printf '# Q4 (calm): calm peaceful menu ambient rest sleep dream serene quiet (and their plural/-ful/-ing\n'
+printf '# Q3 (sad): sad defeat sorrow tears lament funeral loss elegy casualties dead death mourning farewell;\n# Q1 (happy): victory triumph happy'
+printf ' celebration joy win fanfare invincible; Q2 (tense): battle combat boss danger siege war attack\n# fight chase frantic suspense vengeful revenge terror panic;\n'
+printf '# Q4 (calm): calm peaceful menu ambient rest sleep dream serene quiet silence sanctuary tranquil\n# lullaby (and their plural/-ful/-ing\n'
 printf '# forms). Whole words only; titles naming two quadrants are left out.\n'
 
 printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous left out.\n' \
