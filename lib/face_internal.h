@@ -52,6 +52,33 @@ struct vx_cascade {
     struct cascade_stump *stumps; /* NULL unless every tree has one node */
     int has_tilted;
 };
+/* A small XML reader (face_xml.c), enough for OpenCV's cascade files: a tree of elements with
+ * their own text, lines kept for messages, at most 64 levels deep. */
+struct xml_node {
+    const char *name;
+    size_t name_len;
+    const char *text; /* the element's own text (NULL when only whitespace) */
+    size_t text_len;
+    int line;
+    int first_child, next_sibling; /* indices, -1 for none */
+};
+
+struct xml_doc {
+    const char *where;
+    const char *p, *end;
+    int line;
+    struct xml_node *nodes;
+    int nnodes, cap;
+};
+/* Parses len bytes into d (d->nodes malloc'd, node 0 the root); messages name `where` and the line. */
+int xml_parse(struct xml_doc *d, const char *text, size_t len, const char *where, vx_error *err);
+int xml_node_is(const struct xml_node *n, const char *name);
+/* XML's whitespace: space, tab, CR, LF. */
+int xml_is_space(char c);
+/* The first child of parent named name, or -1; the number of parent's children. */
+int xml_child(const struct xml_doc *d, int parent, const char *name);
+int xml_count_children(const struct xml_doc *d, int parent);
+
 /* The detector's parts, for the tests. */
 /* cv::resize(src, dst, Size(dw, dh), 0, 0, INTER_LINEAR_EXACT) on 8-bit gray. */
 int vx_resize_linear_exact(const unsigned char *src, int sw, int sh, size_t sstride, unsigned char *dst, int dw,
