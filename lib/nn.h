@@ -255,6 +255,8 @@ typedef struct nn_file {
     nn_tensor *tensor; /* offset is in bytes from data */
 } nn_file;
 int nn_file_read(nn_file *file, const char *path, vx_error *err);
+/* The same from len bytes in memory (malloc'd; the file takes them and frees them, even on error). */
+int nn_file_parse(nn_file *file, unsigned char *buf, size_t len, const char *path, vx_error *err);
 void nn_file_free(nn_file *file);
 const char *nn_file_meta(const nn_file *file, const char *name);
 /* Copies tensor `name`, which must have want's shape, into dst: 1 copied, 0 absent, -1 wrong shape. */

@@ -1209,11 +1209,18 @@ void nn_file_free(nn_file *file)
 int nn_file_read(nn_file *file, const char *path, vx_error *err)
 {
     memset(file, 0, sizeof *file);
-    file->path = path;
     size_t len;
-    file->buf = slurp(path, &len, err);
-    if (!file->buf)
+    unsigned char *buf = slurp(path, &len, err);
+    if (!buf)
         return -1;
+    return nn_file_parse(file, buf, len, path, err);
+}
+
+int nn_file_parse(nn_file *file, unsigned char *buf, size_t len, const char *path, vx_error *err)
+{
+    memset(file, 0, sizeof *file);
+    file->path = path;
+    file->buf = buf;
     const unsigned char *p = file->buf;
     if (len < 8 || memcmp(p, model_magic, 8) != 0) {
         nn_file_free(file);
