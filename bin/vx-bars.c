@@ -47,7 +47,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     cmd->alpha = 0.3;
     cmd->rate = 4;
     cmd->width = 40;
-    while ((c = getopt_long(argc, argv, "a:r:w:t", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":a:r:w:t", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': bad = vx_parse_double(optarg, "--alpha", 1e-6, 1, &cmd->alpha, &err); break;
         case 'r': bad = vx_parse_double(optarg, "--rate", 0.01, 1000, &cmd->rate, &err); break;
@@ -57,7 +58,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             break;
         case 't': cmd->text = 1; break;
         case ASCII: cmd->ascii = 1; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

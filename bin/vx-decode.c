@@ -67,7 +67,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     int c, bad = 0;
     memset(cmd, 0, sizeof *cmd);
     vx_decode_opts_init(&cmd->decode);
-    while ((c = getopt_long(argc, argv, "r:o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":r:o:", longopts, NULL)) != -1) {
         switch (c) {
         case RGB: cmd->decode.rgb = 1; break;
         case F32: cmd->decode.f32 = 1; break;
@@ -87,7 +88,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case 'o': cmd->output = optarg; break;
         case PROGRESS: cmd->progress = 1; break;
         case CHUNK: bad = vx_parse_double(optarg, "--chunk", 0.01, 3000, &cmd->chunk_seconds, &err); break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

@@ -73,6 +73,8 @@ static int parse_size(const char *text, const char *option, int *w, int *h, vx_e
         *w = *h = (int)a;
         return 0;
     }
+    if (x == text || !x[1])
+        return vx_fail(err, "%s: '%s' is not N or NxM (whole numbers of pixels)", option, text);
     snprintf(buf, sizeof buf, "%.*s", (int)(x - text), text);
     if (vx_parse_long(buf, option, 0, 1 << 24, &a, err) < 0 || vx_parse_long(x + 1, option, 0, 1 << 24, &b, err) < 0)
         return -1;
@@ -102,7 +104,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     vx_find_params_init(&cmd->find);
     vx_detect_params *detect = &cmd->find.detect;
     cmd->size = 48;
-    while ((c = getopt_long(argc, argv, "c:s:n:atm:o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":c:s:n:atm:o:", longopts, NULL)) != -1) {
         switch (c) {
         case OPENCV: cmd->opencv = 1; break;
         case 'c': cmd->cascade = optarg; break;
@@ -127,7 +130,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             break;
         case ALLOW_NONE: cmd->allow_none = 1; break;
         case 'o': cmd->output = optarg; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);
@@ -276,6 +282,8 @@ static int process_input(struct job *job, const char *path, vx_record *r, vx_err
         if (more < 0)
             rc = -1;
         vx_decoder_end(&dec);
+    } else if (rc == 0 && first == EOF) {
+        rc = ferror(f) ? vx_fail(err, "error reading %s", where) : 0; /* an empty stream: no records */
     } else if (rc == 0 && !is_stdin && first != 'V') {
         rc = vx_fail(err, "%s: neither a tensor stream nor a PNG/PNM image", path);
     } else if (rc == 0) {

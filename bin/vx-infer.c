@@ -59,7 +59,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
     cmd->batch = 64;
-    while ((c = getopt_long(argc, argv, "tesub:j:o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":tesub:j:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'e': cmd->eval = 1; break;
@@ -83,7 +84,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
                 vx_die(prog, 2, "%s", err.msg);
             *(c == 'b' ? &cmd->batch : &cmd->threads) = (int)v;
             break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     if (optind >= argc)

@@ -30,15 +30,39 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"count", no_argument, NULL, 'c'}, {"no-stats", no_argument, NULL, 'q'}, {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
-    while ((c = getopt_long(argc, argv, "cq", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":cq", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': cmd->count_only = 1; break;
         case 'q': cmd->no_stats = 1; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     cmd->inputs = argv + optind;
     cmd->ninputs = argc - optind;
+}
+
+/* A key as ls -b writes a name: backslash, tab, newline, carriage return and other control
+ * bytes escaped (\\, \\t, \\n, \\r, \\ooo), so each record stays one line of tab-separated fields. */
+static void print_key(const char *key)
+{
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if (*p == '\\')
+            fputs("\\\\", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\r')
+            fputs("\\r", stdout);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\%03o", *p);
+        else
+            putchar(*p);
+    }
 }
 
 static void print_record(const vx_record *r, int with_stats)
@@ -56,7 +80,8 @@ static void print_record(const vx_record *r, int with_stats)
         snprintf(label, sizeof label, "%s", vx_class_name(r->label));
     else
         snprintf(label, sizeof label, "%d", r->label);
-    printf("%s\t%s\t%s\t%s", r->key, label, vx_dtype_name(r->dtype), shape);
+    print_key(r->key);
+    printf("\t%s\t%s\t%s", label, vx_dtype_name(r->dtype), shape);
     if (with_stats) {
         vx_stats s;
         vx_record_stats(r, &s);

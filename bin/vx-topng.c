@@ -63,7 +63,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     memset(cmd, 0, sizeof *cmd);
     cmd->range.auto_range = 1;
     cmd->format = VX_IMAGE_PNM;
-    while ((c = getopt_long(argc, argv, "i:k:o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":i:k:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             bad = vx_parse_long(optarg, "--index", 0, LONG_MAX, &cmd->index, &err);
@@ -73,7 +74,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case RANGE: bad = parse_range(optarg, &cmd->range, &err); break;
         case PNG: cmd->format = VX_IMAGE_PNG; break;
         case 'o': cmd->output = optarg; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

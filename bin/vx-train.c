@@ -124,7 +124,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     memset(cmd, 0, sizeof *cmd);
     vx_train_defaults(&cmd->opts);
     vx_train_opts *o = &cmd->opts;
-    while ((c = getopt_long(argc, argv, "a:o:e:b:j:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":a:o:e:b:j:", longopts, NULL)) != -1) {
         switch (c) {
         case 'a': cmd->arch = optarg; break;
         case 'o': cmd->output = optarg; break;
@@ -187,7 +188,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             else
                 vx_die(prog, 2, "--schedule: '%s' is not cosine, step or constant", optarg);
             break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     if (optind + 1 < argc)
@@ -246,12 +250,18 @@ static void set_class_weights(const struct cmdline *cmd, const vx_imageset *d, i
             o->class_weights[k] = count[k] ? (float)((double)d->n / (double)(classes * count[k])) : 0.0f;
         return;
     }
+    int given = vx_classes_count(cmd->class_weights);
+    if (given != classes)
+        vx_die(prog, 2, "--class-weights: %d weights given, the network has %d classes (or say 'balanced')", given,
+               classes);
     const char *p = cmd->class_weights;
     for (int k = 0; k < classes; k++) {
         char *end;
         double w = strtod(p, &end);
-        if (end == p || w < 0 || w > 1000 || (k + 1 < classes ? *end != ',' : *end != '\0'))
-            vx_die(prog, 2, "--class-weights: want 'balanced' or %d comma-separated weights", classes);
+        if (end == p || *end != (k + 1 < classes ? ',' : '\0'))
+            vx_die(prog, 2, "--class-weights: weight %d, '%.*s', is not a number", k + 1, (int)strcspn(p, ","), p);
+        if (!(w >= 0 && w <= 1000))
+            vx_die(prog, 2, "--class-weights: weight %d, %g, is out of range [0, 1000]", k + 1, w);
         o->class_weights[k] = (float)w;
         p = end + 1;
     }

@@ -131,6 +131,21 @@ int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage)
     return 0;
 }
 
+const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_now, char *buf, size_t size)
+{
+    const char *arg = optind_now > 0 ? argv[optind_now - 1] : "";
+    int is_long = strncmp(arg, "--", 2) == 0;
+    if (is_long) {
+        size_t len = strcspn(arg, "=");
+        snprintf(buf, size, c == ':' ? "option '%.*s' needs a value" : "unknown option '%.*s'", (int)len, arg);
+    } else if (optopt_now > 0 && optopt_now < 256) {
+        snprintf(buf, size, c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt_now);
+    } else {
+        snprintf(buf, size, "unknown option '%s'", arg);
+    }
+    return buf;
+}
+
 FILE *vx_open_input(const char *path, vx_error *err)
 {
     if (!path || strcmp(path, "-") == 0)

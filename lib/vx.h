@@ -61,6 +61,11 @@ int vx_parse_double(const char *text, const char *option, double lo, double hi, 
 /* Standard handling of --help/--version for every program: returns 1 when it printed and the program should exit 0. */
 int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
 
+/* The message for getopt_long's ':' (a value missing) or '?' (an unknown option), run with
+ * opterr = 0 and an option string starting with ':' so that getopt prints nothing itself:
+ * "unknown option '--foo'", "option '-b' needs a value". Pass optind and optopt. */
+const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_now, char *buf, size_t size);
+
 /* Opens a path for reading; "-" or NULL means stdin. */
 FILE *vx_open_input(const char *path, vx_error *err);
 void vx_close_input(FILE *f);

@@ -3,7 +3,7 @@
 # architectures asking for gigabytes (refused from the figures, --max-memory raises the limit),
 # f32 input that overflows the network (refused naming the record, never NaN with exit 0).
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 24
 
 rss() { /usr/bin/time -f %M -o rss.txt "$@"; }
 # An f32 [1,8,8] record of value $2 and label $3, keyed $1.
@@ -95,4 +95,25 @@ ok "$((res_int + res_term + res_hup))" "SIGINT, SIGTERM and SIGHUP during vx-inf
 touch out.vxtmp.2147483646.AbCdEf
 vx-decode a.pgm -o out
 ok "$([ ! -e out.vxtmp.2147483646.AbCdEf ] && [ -s out ]; echo $?)" "a stale temp file of a process that is gone is removed by the next -o to the same path"
+
+# Defect 7: messages on the contract.
+for p in vx-infer vx-train vx-ls vx-decode vx-facecrop vx-topng vx-bars; do $p --bogus < /dev/null; echo "st=$?"; done > opt.txt 2>&1
+ok "$([ "$(grep -c "^vx-[a-z]*: unknown option '--bogus' (see --help)$" opt.txt)" = 7 ] && [ "$(grep -c '^st=2$' opt.txt)" = 7 ] &&
+      ! grep -q / opt.txt; echo $?)" "an unknown option: 'vx-name: unknown option', exit 2, no path ($(head -1 opt.txt))"
+vx-train -b 2> err.txt; st=$?
+ok "$([ $st = 2 ] && grep -qx "vx-train: option '-b' needs a value (see --help)" err.txt; echo $?)" "a missing value ($(cat err.txt))"
+vx-train --arch tiny.arch -o x.vxm --class-weights 1,2,3 small.vxs 2> e1.txt; s1=$?
+vx-train --arch tiny.arch -o x.vxm --class-weights nan,1 small.vxs 2> e2.txt; s2=$?
+vx-train --arch tiny.arch -o x.vxm --class-weights -1,1 small.vxs 2> e3.txt; s3=$?
+ok "$([ $s1$s2$s3 = 222 ] && grep -q '3 weights given, the network has 2 classes' e1.txt && grep -q 'weight 1, nan, is out of range' e2.txt &&
+      grep -q 'weight 1, -1, is out of range' e3.txt; echo $?)" "--class-weights: count, NaN and negative weights ($(cat e1.txt e2.txt e3.txt | tr '\n' ' '))"
+vx-facecrop --verifier none --min-size 10x < /dev/null 2> err.txt; st=$?
+ok "$([ $st = 2 ] && grep -q "'10x' is not N or NxM" err.txt; echo $?)" "--min-size 10x ($(cat err.txt))"
+
+# Defect 9: vx-ls escapes keys; vx-facecrop takes an empty file as an empty stream.
+perl -e 'print "VXTS", pack("vvCCvV4vv", 1, 32, 1, 1, 0xffff, 1, 0, 0, 0, 6, 0), "a\tb\nc\\", "\0"' > keys.vxs
+ok "$([ "$(vx-ls -q keys.vxs)" = "$(printf 'a\\tb\\nc\\\\\t-\tu8\t1')" ]; echo $?)" "vx-ls escapes tab, newline and backslash in keys: $(vx-ls -q keys.vxs)"
+: > empty
+vx-facecrop --verifier none empty > out.vxs 2> err.txt; st=$?
+ok "$([ $st = 0 ] && [ ! -s out.vxs ]; echo $?)" "vx-facecrop: an empty file is an empty stream ($st $(cat err.txt))"
 done_testing
