@@ -5,6 +5,8 @@
 
 #include "vx_face.h"
 
+#include <math.h>
+
 #define CASCADE_MAX_RECTS 3 /* OpenCV's HaarEvaluator::Feature::RECT_NUM */
 
 struct cascade_rect {
@@ -78,6 +80,49 @@ int xml_is_space(char c);
 /* The first child of parent named name, or -1; the number of parent's children. */
 int xml_child(const struct xml_doc *d, int parent, const char *name);
 int xml_count_children(const struct xml_doc *d, int parent);
+
+/* cvRound: round half to even in the default rounding mode, like _mm_cvtss_si32/_mm_cvtsd_si32. */
+static inline int face_round_f(float v) { return (int)lrintf(v); }
+static inline int face_round_d(double v) { return (int)lrint(v); }
+
+/* Raw detections as they are found (face_boxes.c). */
+struct box_list {
+    vx_box *b;
+    size_t n, cap;
+};
+int face_box_push(struct box_list *l, int x, int y, int w, int h, vx_error *err);
+
+/* The bit-exact pyramid (face_resize.c). */
+/* cv::resize(INTER_LINEAR_EXACT) on 8-bit data works in 8.8 fixed point (ufixedpoint16):
+ * each output column/row takes source index ofs and weights (256 - c, c). Columns before
+ * `lo` repeat the first source pixel, columns from `hi` on repeat the last. */
+struct axis {
+    int *ofs;
+    unsigned short *coef; /* pairs */
+    int lo, hi;
+};
+
+enum resize_mode { RESIZE_COPY, RESIZE_AREA2, RESIZE_LINEAR };
+
+/* Produces the rows of one resized image in order, holding two horizontally resized source rows. */
+struct resizer {
+    const unsigned char *src;
+    int sw, sh;
+    size_t sstride;
+    int dw, dh;
+    enum resize_mode mode;
+    struct axis x, y;
+    unsigned short *hrow[2]; /* 8.8 fixed point, dw each */
+    int hsrc[2];             /* which source row each holds, -1 none */
+    unsigned char *row;      /* the current output row, dw bytes */
+    int next;                /* the next output row */
+};
+
+int face_resizer_init(struct resizer *rs, const unsigned char *src, int sw, int sh, size_t sstride, int dw, int dh,
+                      vx_error *err);
+/* The next output row (dw bytes, valid until the next call). */
+const unsigned char *face_resizer_next(struct resizer *rs);
+void face_resizer_free(struct resizer *rs);
 
 /* The detector's parts, for the tests. */
 /* cv::resize(src, dst, Size(dw, dh), 0, 0, INTER_LINEAR_EXACT) on 8-bit gray. */

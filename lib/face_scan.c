@@ -1,6 +1,6 @@
-/* cascade_scan.c — OpenCV 4.6's CascadeClassifier::detectMultiScale redone in C, box for box: the
- * scale list, the bit-exact bilinear pyramid, integral images, variance-normalised stages and
- * groupRectangles. Each pyramid level is produced and scanned in bands of rows, so the memory
+/* face_scan.c — OpenCV 4.6's CascadeClassifier::detectMultiScale redone in C, box for box: the
+ * scale list, the pyramid (face_resize.c), integral images, variance-normalised stages and the
+ * grouping of raw boxes (face_boxes.c). Each pyramid level is produced and scanned in bands of rows, so the memory
  * used beyond the input image is a few dozen rows per level, whatever the image size. */
 #define _POSIX_C_SOURCE 200809L
 #include "face_internal.h"
@@ -20,383 +20,7 @@
 #define MAX_SCALES 100000     /* a scale factor barely above 1 cannot run away */
 static const double group_eps = 0.2; /* detectMultiScale's GROUP_EPS */
 
-/* cvRound: round half to even in the default rounding mode, like _mm_cvtss_si32/_mm_cvtsd_si32. */
-static int round_f(float v)
-{
-    return (int)lrintf(v);
-}
 
-static int round_d(double v)
-{
-    return (int)lrint(v);
-}
-
-/* -------------------------------------------------------- boxes, grouping */
-
-struct box_list {
-    vx_box *b;
-    size_t n, cap;
-};
-
-static int box_push(struct box_list *l, int x, int y, int w, int h, vx_error *err)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        vx_box *b = realloc(l->b, cap * sizeof *b);
-        if (!b)
-            return vx_fail(err, "out of memory: %zu candidate boxes", l->n);
-        l->b = b;
-        l->cap = cap;
-    }
-    l->b[l->n++] = (vx_box){x, y, w, h, 1};
-    return 0;
-}
-
-/* OpenCV's SimilarRects. */
-static int boxes_similar(const vx_box *a, const vx_box *b, double eps)
-{
-    double delta = eps * ((a->w < b->w ? a->w : b->w) + (a->h < b->h ? a->h : b->h)) * 0.5;
-    return abs(a->x - b->x) <= delta && abs(a->y - b->y) <= delta && abs(a->x + a->w - b->x - b->w) <= delta &&
-           abs(a->y + a->h - b->y - b->h) <= delta;
-}
-
-static int find_root(int *parent, int i)
-{
-    int r = i;
-    while (parent[r] != r)
-        r = parent[r];
-    while (parent[i] != r) {
-        int next = parent[i];
-        parent[i] = r;
-        i = next;
-    }
-    return r;
-}
-
-struct by_x {
-    int x, i;
-};
-
-static int cmp_by_x(const void *a, const void *b)
-{
-    const struct by_x *p = a, *q = b;
-    return p->x != q->x ? (p->x < q->x ? -1 : 1) : (p->i < q->i ? -1 : p->i > q->i);
-}
-
-/* cv::partition with SimilarRects: connected components of the similarity graph, numbered in
- * order of their first member, as OpenCV numbers them. Pairs are looked for only among boxes
- * whose x differ by at most the largest possible delta, which leaves the components unchanged. */
-static int partition_boxes(const vx_box *b, size_t n, double eps, int *label, vx_error *err)
-{
-    int *parent = malloc(n * sizeof *parent);
-    struct by_x *order = malloc(n * sizeof *order);
-    if (!parent || !order) {
-        free(parent);
-        free(order);
-        return vx_fail(err, "out of memory grouping %zu boxes", n);
-    }
-    for (size_t i = 0; i < n; i++) {
-        parent[i] = (int)i;
-        order[i] = (struct by_x){b[i].x, (int)i};
-    }
-    qsort(order, n, sizeof *order, cmp_by_x);
-    for (size_t k = 0; k < n; k++) {
-        const vx_box *a = &b[order[k].i];
-        double reach = eps * (a->w + a->h) * 0.5; /* delta never exceeds this for a */
-        for (size_t m = k + 1; m < n && order[m].x - a->x <= reach; m++) {
-            if (!boxes_similar(a, &b[order[m].i], eps))
-                continue;
-            int r1 = find_root(parent, order[k].i), r2 = find_root(parent, order[m].i);
-            if (r1 != r2)
-                parent[r1 > r2 ? r1 : r2] = r1 < r2 ? r1 : r2;
-        }
-    }
-    /* A component's class number is fixed by its first member in the original order. */
-    free(order);
-    int *cls = malloc(n * sizeof *cls);
-    if (!cls) {
-        free(parent);
-        return vx_fail(err, "out of memory grouping %zu boxes", n);
-    }
-    for (size_t i = 0; i < n; i++)
-        cls[i] = -1;
-    int nclasses = 0;
-    for (size_t i = 0; i < n; i++) {
-        int r = find_root(parent, (int)i);
-        if (cls[r] < 0)
-            cls[r] = nclasses++;
-        label[i] = cls[r];
-    }
-    free(cls);
-    free(parent);
-    return nclasses;
-}
-
-int vx_boxes_group(vx_box *boxes, size_t *n, int min_neighbors, double eps, vx_error *err)
-{
-    size_t count = *n;
-    if (min_neighbors <= 0 || count == 0) {
-        for (size_t i = 0; i < count; i++)
-            boxes[i].strength = 1;
-        return 0;
-    }
-    if (count > (size_t)1 << 30)
-        return vx_fail(err, "too many boxes to group (%zu)", count);
-    int *label = malloc(count * sizeof *label);
-    if (!label)
-        return vx_fail(err, "out of memory grouping %zu boxes", count);
-    int nclasses = partition_boxes(boxes, count, eps, label, err);
-    if (nclasses < 0) {
-        free(label);
-        return -1;
-    }
-    long long (*sum)[4] = calloc((size_t)nclasses, sizeof *sum);
-    int *weight = calloc((size_t)nclasses, sizeof *weight);
-    vx_box *avg = malloc((size_t)nclasses * sizeof *avg);
-    if (!sum || !weight || !avg) {
-        free(label);
-        free(sum);
-        free(weight);
-        free(avg);
-        return vx_fail(err, "out of memory grouping %zu boxes", count);
-    }
-    for (size_t i = 0; i < count; i++) {
-        int c = label[i];
-        sum[c][0] += boxes[i].x;
-        sum[c][1] += boxes[i].y;
-        sum[c][2] += boxes[i].w;
-        sum[c][3] += boxes[i].h;
-        weight[c]++;
-    }
-    /* The mean as OpenCV takes it: int sum times a float reciprocal, rounded half to even. */
-    for (int c = 0; c < nclasses; c++) {
-        float s = 1.f / (float)weight[c];
-        avg[c] = (vx_box){round_f((float)sum[c][0] * s), round_f((float)sum[c][1] * s),
-                          round_f((float)sum[c][2] * s), round_f((float)sum[c][3] * s), weight[c]};
-    }
-    size_t out = 0;
-    for (int i = 0; i < nclasses; i++) {
-        const vx_box *r1 = &avg[i];
-        int n1 = weight[i], j;
-        if (n1 <= min_neighbors)
-            continue;
-        /* Drop a small group inside a larger, stronger one. */
-        for (j = 0; j < nclasses; j++) {
-            int n2 = weight[j];
-            if (j == i || n2 <= min_neighbors)
-                continue;
-            const vx_box *r2 = &avg[j];
-            int dx = round_d(r2->w * eps), dy = round_d(r2->h * eps);
-            if (r1->x >= r2->x - dx && r1->y >= r2->y - dy && r1->x + r1->w <= r2->x + r2->w + dx &&
-                r1->y + r1->h <= r2->y + r2->h + dy && (n2 > (n1 > 3 ? n1 : 3) || n1 < 3))
-                break;
-        }
-        if (j == nclasses)
-            boxes[out++] = *r1;
-    }
-    *n = out;
-    free(label);
-    free(sum);
-    free(weight);
-    free(avg);
-    return 0;
-}
-
-long vx_boxes_largest(const vx_box *boxes, size_t n)
-{
-    long best = -1;
-    long long best_area = -1;
-    for (size_t i = 0; i < n; i++) {
-        long long a = (long long)boxes[i].w * boxes[i].h;
-        if (a > best_area) {
-            best_area = a;
-            best = (long)i;
-        }
-    }
-    return best;
-}
-
-/* ------------------------------------------------------ bit-exact resize */
-
-/* cv::resize(INTER_LINEAR_EXACT) on 8-bit data works in 8.8 fixed point (ufixedpoint16):
- * each output column/row takes source index ofs and weights (256 - c, c). Columns before
- * `lo` repeat the first source pixel, columns from `hi` on repeat the last. */
-struct axis {
-    int *ofs;
-    unsigned short *coef; /* pairs */
-    int lo, hi;
-};
-
-static int axis_init(struct axis *a, int ssize, int dsize, vx_error *err)
-{
-    a->ofs = calloc((size_t)dsize, sizeof *a->ofs);
-    a->coef = calloc((size_t)dsize * 2, sizeof *a->coef);
-    if (!a->ofs || !a->coef)
-        return vx_fail(err, "out of memory resizing to %d pixels", dsize);
-    /* interpolationLinear: softdouble arithmetic, which is IEEE double. */
-    double scale = 1.0 / ((double)dsize / ssize);
-    a->lo = 0;
-    a->hi = dsize;
-    for (int d = 0; d < dsize; d++) {
-        double f = scale * ((double)d + 0.5) - 0.5;
-        int i = (int)floor(f);
-        if (i >= 0 && ssize > 1) {
-            if (i < ssize - 1) {
-                double frac = f - (double)i;
-                long c1 = signbit(frac) ? 0 : lrint(frac * 256.0);
-                a->ofs[d] = i;
-                a->coef[2 * d + 1] = (unsigned short)c1;
-                a->coef[2 * d] = (unsigned short)(c1 < 256 ? 256 - c1 : 0);
-            } else {
-                a->ofs[d] = ssize - 1;
-                if (d < a->hi)
-                    a->hi = d;
-            }
-        } else if (d + 1 > a->lo) {
-            a->lo = d + 1;
-        }
-    }
-    return 0;
-}
-
-static void axis_free(struct axis *a)
-{
-    free(a->ofs);
-    free(a->coef);
-}
-
-enum resize_mode { RESIZE_COPY, RESIZE_AREA2, RESIZE_LINEAR };
-
-/* Produces the rows of one resized image in order, holding two horizontally resized source rows. */
-struct resizer {
-    const unsigned char *src;
-    int sw, sh;
-    size_t sstride;
-    int dw, dh;
-    enum resize_mode mode;
-    struct axis x, y;
-    unsigned short *hrow[2]; /* 8.8 fixed point, dw each */
-    int hsrc[2];             /* which source row each holds, -1 none */
-    unsigned char *row;      /* the current output row, dw bytes */
-    int next;                /* the next output row */
-};
-
-static int resizer_init(struct resizer *rs, const unsigned char *src, int sw, int sh, size_t sstride, int dw, int dh,
-                        vx_error *err)
-{
-    memset(rs, 0, sizeof *rs);
-    rs->src = src;
-    rs->sw = sw;
-    rs->sh = sh;
-    rs->sstride = sstride;
-    rs->dw = dw;
-    rs->dh = dh;
-    rs->hsrc[0] = rs->hsrc[1] = -1;
-    if (dw == sw && dh == sh) {
-        rs->mode = RESIZE_COPY;
-        return 0;
-    }
-    /* hal::resize turns an exact halving into INTER_AREA's 2x2 mean, which it says is the same. */
-    double scale_x = 1. / ((double)dw / sw), scale_y = 1. / ((double)dh / sh);
-    long ix = lrint(scale_x), iy = lrint(scale_y);
-    if (fabs(scale_x - (double)ix) < DBL_EPSILON && fabs(scale_y - (double)iy) < DBL_EPSILON && ix == 2 && iy == 2)
-        rs->mode = RESIZE_AREA2;
-    else
-        rs->mode = RESIZE_LINEAR;
-    rs->row = malloc((size_t)dw);
-    if (!rs->row)
-        return vx_fail(err, "out of memory resizing to %dx%d", dw, dh);
-    if (rs->mode == RESIZE_AREA2)
-        return 0;
-    rs->hrow[0] = malloc((size_t)dw * sizeof(unsigned short));
-    rs->hrow[1] = malloc((size_t)dw * sizeof(unsigned short));
-    if (!rs->hrow[0] || !rs->hrow[1])
-        return vx_fail(err, "out of memory resizing to %dx%d", dw, dh);
-    if (axis_init(&rs->x, sw, dw, err) < 0 || axis_init(&rs->y, sh, dh, err) < 0)
-        return -1;
-    return 0;
-}
-
-static void resizer_free(struct resizer *rs)
-{
-    free(rs->row);
-    free(rs->hrow[0]);
-    free(rs->hrow[1]);
-    axis_free(&rs->x);
-    axis_free(&rs->y);
-}
-
-/* hlineResize for one channel: source row sy resized across, in 8.8 fixed point. */
-static const unsigned short *resizer_hrow(struct resizer *rs, int sy)
-{
-    for (int k = 0; k < 2; k++)
-        if (rs->hsrc[k] == sy)
-            return rs->hrow[k];
-    /* Rows are asked for in increasing order: replace the older one. */
-    int k = rs->hsrc[0] < rs->hsrc[1] ? 0 : 1;
-    const unsigned char *s = rs->src + (size_t)sy * rs->sstride;
-    unsigned short *h = rs->hrow[k];
-    const struct axis *a = &rs->x;
-    int i = 0;
-    for (; i < a->lo; i++)
-        h[i] = (unsigned short)(s[0] << 8);
-    for (; i < a->hi; i++) {
-        const unsigned char *p = s + a->ofs[i];
-        h[i] = (unsigned short)(a->coef[2 * i] * p[0] + a->coef[2 * i + 1] * p[1]);
-    }
-    unsigned short last = (unsigned short)(s[a->ofs[rs->dw - 1]] << 8);
-    for (; i < rs->dw; i++)
-        h[i] = last;
-    rs->hsrc[k] = sy;
-    return h;
-}
-
-/* The next output row. */
-static const unsigned char *resizer_next(struct resizer *rs)
-{
-    int dy = rs->next++;
-    unsigned char *out = rs->row;
-    if (rs->mode == RESIZE_COPY)
-        return rs->src + (size_t)dy * rs->sstride;
-    if (rs->mode == RESIZE_AREA2) {
-        const unsigned char *s0 = rs->src + (size_t)(2 * dy) * rs->sstride, *s1 = s0 + rs->sstride;
-        for (int x = 0; x < rs->dw; x++)
-            out[x] = (unsigned char)((s0[2 * x] + s0[2 * x + 1] + s1[2 * x] + s1[2 * x + 1] + 2) >> 2);
-        return out;
-    }
-    const struct axis *a = &rs->y;
-    if (dy < a->lo || dy >= a->hi) {
-        /* Rows above the first or below the last source row: that row, rounded from 8.8. */
-        const unsigned short *h = resizer_hrow(rs, dy < a->lo ? 0 : rs->sh - 1);
-        for (int x = 0; x < rs->dw; x++)
-            out[x] = (unsigned char)((h[x] + 128u) >> 8);
-        return out;
-    }
-    int sy = a->ofs[dy];
-    const unsigned short *h0 = resizer_hrow(rs, sy), *h1 = resizer_hrow(rs, sy + 1);
-    unsigned c0 = a->coef[2 * dy], c1 = a->coef[2 * dy + 1];
-    for (int x = 0; x < rs->dw; x++) {
-        unsigned v = (h0[x] * c0 + h1[x] * c1 + 32768u) >> 16;
-        out[x] = (unsigned char)(v > 255 ? 255 : v);
-    }
-    return out;
-}
-
-int vx_resize_linear_exact(const unsigned char *src, int sw, int sh, size_t sstride, unsigned char *dst, int dw,
-                           int dh, vx_error *err)
-{
-    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
-        return vx_fail(err, "cannot resize %dx%d to %dx%d", sw, sh, dw, dh);
-    struct resizer rs;
-    if (resizer_init(&rs, src, sw, sh, sstride, dw, dh, err) < 0) {
-        resizer_free(&rs);
-        return -1;
-    }
-    for (int y = 0; y < dh; y++)
-        memcpy(dst + (size_t)y * dw, resizer_next(&rs), (size_t)dw);
-    resizer_free(&rs);
-    return 0;
-}
 
 /* ------------------------------------------------------- integral images */
 
@@ -484,7 +108,7 @@ static void level_fill(struct level *lv, int first, int last, int tilted)
                 memset(lv->sum + lv->tofs, 0, lv->stride * sizeof(unsigned));
             continue;
         }
-        integral_row(lv, lv->next, resizer_next(&lv->rs), tilted);
+        integral_row(lv, lv->next, face_resizer_next(&lv->rs), tilted);
     }
 }
 
@@ -614,11 +238,11 @@ static int run_at(const struct scan *sc, const unsigned *p, size_t sqofs)
 static int scan_row(const struct scan *sc, const struct level *lv, int y, int xend, struct box_list *out, vx_error *err)
 {
     const unsigned *row = lv->sum + (size_t)(y - lv->base) * lv->stride;
-    int winw = round_f((float)sc->c->win_w * lv->scale), winh = round_f((float)sc->c->win_h * lv->scale);
+    int winw = face_round_f((float)sc->c->win_w * lv->scale), winh = face_round_f((float)sc->c->win_h * lv->scale);
     for (int x = 0; x < xend; x += lv->ystep) {
         int result = run_at(sc, row + x, lv->sqofs);
         if (result > 0 &&
-            box_push(out, round_f((float)x * lv->scale), round_f((float)y * lv->scale), winw, winh, err) < 0)
+            face_box_push(out, face_round_f((float)x * lv->scale), face_round_f((float)y * lv->scale), winw, winh, err) < 0)
             return -1;
         if (result == 0)
             x += lv->ystep;
@@ -630,7 +254,7 @@ static void level_free(struct level *lv)
 {
     free(lv->sum);
     free(lv->tbuf);
-    resizer_free(&lv->rs);
+    face_resizer_free(&lv->rs);
 }
 
 /* Resizes, integrates and scans one pyramid level band by band. */
@@ -643,8 +267,8 @@ static int scan_level(const vx_cascade *c, const unsigned char *gray, int width,
     lv.scale = scale;
     lv.ystep = scale >= 2 ? 1 : 2;
     /* FeatureEvaluator::updateScaleData: int / float, rounded. */
-    lv.w = round_f((float)width / scale);
-    lv.h = round_f((float)height / scale);
+    lv.w = face_round_f((float)width / scale);
+    lv.h = face_round_f((float)height / scale);
     int xend = lv.w + 1 - c->win_w, yend = lv.h + 1 - c->win_h; /* the working size */
     if (lv.w <= 0 || lv.h <= 0 || xend <= 0 || yend <= 0)
         return 0;
@@ -670,7 +294,7 @@ static int scan_level(const vx_cascade *c, const unsigned char *gray, int width,
         vx_fail(err, "out of memory scanning a %dx%d pyramid level", lv.w, lv.h);
         goto done;
     }
-    if (resizer_init(&lv.rs, gray, width, height, stride, lv.w, lv.h, err) < 0)
+    if (face_resizer_init(&lv.rs, gray, width, height, stride, lv.w, lv.h, err) < 0)
         goto done;
     scan_offsets(&sc, &lv);
     for (int y0 = 0; y0 < yend; y0 += BAND_ROWS) {
@@ -709,7 +333,7 @@ static int scale_list(const vx_cascade *c, int width, int height, const vx_detec
     if (!all)
         return vx_fail(err, "out of memory");
     for (double factor = 1;; factor *= p->scale_factor) {
-        int ww = round_d(c->win_w * factor), wh = round_d(c->win_h * factor);
+        int ww = face_round_d(c->win_w * factor), wh = face_round_d(c->win_h * factor);
         if (ww > width || wh > height)
             break;
         if (nall == MAX_SCALES) {
@@ -728,7 +352,7 @@ static int scale_list(const vx_cascade *c, int width, int height, const vx_detec
     }
     int k = 0;
     for (int i = 0; i < nall; i++) {
-        int ww = round_f((float)c->win_w * all[i]), wh = round_f((float)c->win_h * all[i]);
+        int ww = face_round_f((float)c->win_w * all[i]), wh = face_round_f((float)c->win_h * all[i]);
         if (ww > maxw || wh > maxh)
             break;
         if (ww < p->min_w || wh < p->min_h)
@@ -740,7 +364,7 @@ static int scale_list(const vx_cascade *c, int width, int height, const vx_detec
         int best = 0;
         double bestd = 0;
         for (int i = 0; i < nall; i++) {
-            int ww = round_f((float)c->win_w * all[i]), wh = round_f((float)c->win_h * all[i]);
+            int ww = face_round_f((float)c->win_w * all[i]), wh = face_round_f((float)c->win_h * all[i]);
             double d = (double)((p->min_w - ww) * (p->min_w - ww) + (p->min_h - wh) * (p->min_h - wh));
             if (i == 0 || bestd > d) {
                 bestd = d;
@@ -782,7 +406,7 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
     /* detectMultiScaleNoGrouping: stripes of 32 columns of the first level's working width. */
     int nstripes = 0;
     if (nscales > 0) {
-        int w0 = round_f((float)width / scales[0]) + 1 - c->win_w;
+        int w0 = face_round_f((float)width / scales[0]) + 1 - c->win_w;
         nstripes = w0 > 0 ? (w0 + 31) / 32 : 0;
     }
     if (nstripes == 0)
@@ -814,7 +438,7 @@ int vx_cascade_detect(const vx_cascade *c, const unsigned char *gray, int width,
     for (int i = 0; i < nscales; i++)
         for (size_t k = 0; k < level[i].n; k++) {
             const vx_box *b = &level[i].b[k];
-            if (box_push(&found, b->x, b->y, b->w, b->h, err) < 0)
+            if (face_box_push(&found, b->x, b->y, b->w, b->h, err) < 0)
                 goto done;
         }
     if (vx_boxes_group(found.b, &found.n, p->min_neighbors, group_eps, err) < 0)

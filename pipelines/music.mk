@@ -82,7 +82,7 @@ $(MUSIC_OUT): $(MUSIC_ARCH) $(MUSIC_SPLIT) $(MUSIC_RECIPE) | $(BUILD)/bin/vx-tra
 # line is the per-song accuracy. Its folders must be the model's classes.
 MUSIC_MODEL ?= $(MUSIC_OUT)
 MUSIC_EVAL_DIR = $(if $(filter command line,$(origin SPLIT)),$(SPLIT),$(MUSIC_VAL_DIR))
-eval-music: $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro $(BUILD)/bin/vx-infer $(if $(filter command line,$(origin SPLIT)),,$(MUSIC_CACHE)/split.stamp)
+eval-music: | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro $(BUILD)/bin/vx-infer $(if $(filter command line,$(origin SPLIT)),,$(MUSIC_CACHE)/split.stamp)
 	@mkdir -p $(MUSIC_CACHE)
 	$(BUILD)/bin/vx-decode --rate 22050 --labels $(call folders_of,$(MUSIC_EVAL_DIR)) $(MUSIC_EVAL_DIR) | \
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) $(SEGMENT_OPTS) | \

@@ -21,10 +21,10 @@ FACECROP_FUZZ = build-fuzz
 .PHONY: fuzz-cascade
 fuzz: fuzz-cascade
 
-$(FACECROP_FUZZ)/fuzz-cascade: tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/util.c lib/face_internal.h lib/vx.h lib/vx_face.h
+$(FACECROP_FUZZ)/fuzz-cascade: tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/face_boxes.c lib/face_resize.c lib/util.c lib/face_internal.h lib/vx.h lib/vx_face.h
 	@mkdir -p $(@D)
 	clang -std=c11 -Wall -Wextra -Werror -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
-	  tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/util.c -lm -o $@
+	  tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/face_boxes.c lib/face_resize.c lib/util.c -lm -o $@
 
 fuzz-cascade: $(FACECROP_FUZZ)/fuzz-cascade
 	@mkdir -p $(FACECROP_FUZZ)/corpus-cascade
