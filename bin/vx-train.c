@@ -203,27 +203,15 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         vx_die(prog, 2, "--resume needs --checkpoint");
 }
 
-static char *read_text_file(const char *path)
+/* An architecture or a log: text files of a few kilobytes; a megabyte is refused, not cut. */
+static char *read_text_file(const char *path, const char *kind)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        vx_die(prog, 1, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    while (s) {
-        n += fread(s + n, 1, cap - n - 1, f);
-        if (n < cap - 1 || cap > (1 << 20))
-            break;
-        char *p = realloc(s, cap *= 2);
-        if (!p)
-            free(s);
-        s = p;
-    }
-    fclose(f);
-    if (!s)
-        vx_die(prog, 1, "out of memory");
-    s[n] = '\0';
-    return s;
+    char *text;
+    size_t len;
+    vx_error err;
+    if (vx_read_file(path, (size_t)1 << 20, kind, &text, &len, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    return text;
 }
 
 static void read_set(vx_imageset *d, const char *path)
@@ -329,7 +317,7 @@ static FILE *open_log(const char *path, int done)
         fputs("epoch\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tseconds\timages_per_s\n", f);
         return f;
     }
-    char *old = access(path, R_OK) == 0 ? read_text_file(path) : NULL;
+    char *old = access(path, R_OK) == 0 ? read_text_file(path, "training log") : NULL;
     vx_output out;
     vx_error err;
     if (vx_output_open(&out, path, &err) < 0)
@@ -363,7 +351,7 @@ int main(int argc, char **argv)
         omp_set_num_threads(cmd.threads);
 #endif
     vx_error err;
-    char *arch = read_text_file(cmd.arch);
+    char *arch = read_text_file(cmd.arch, "architecture");
     /* Training's whole memory, from the text and the batch, before anything is allocated. */
     if (vx_net_check_arch(arch, cmd.opts.batch, 1, &err) < 0)
         vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.arch, err.msg);

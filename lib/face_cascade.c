@@ -399,43 +399,10 @@ fail:
 
 vx_cascade *vx_cascade_load(const char *path, vx_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        vx_fail(err, "cannot open cascade %s: %s", path, strerror(errno));
+    char *buf;
+    size_t len;
+    if (vx_read_file(path, MAX_XML_BYTES, "cascade", &buf, &len, err) < 0)
         return NULL;
-    }
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap || ferror(f))
-            break;
-        if (cap >= MAX_XML_BYTES) {
-            fclose(f);
-            free(buf);
-            vx_fail(err, "%s: larger than %zu MiB, not a cascade", path, MAX_XML_BYTES >> 20);
-            return NULL;
-        }
-        char *b = realloc(buf, cap * 2);
-        if (!b) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = b;
-        cap *= 2;
-    }
-    int e = errno;
-    if (!buf || ferror(f)) {
-        if (buf)
-            vx_fail(err, "error reading %s: %s", path, strerror(e));
-        else
-            vx_fail(err, "out of memory reading %s", path);
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
     vx_cascade *c = vx_cascade_parse(buf, len, path, err);
     free(buf);
     return c;

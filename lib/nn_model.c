@@ -1094,39 +1094,6 @@ int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const c
 
 int vx_net_save(const vx_net *net, const char *path, vx_error *err) { return nn_model_write(net, NULL, 0, path, err); }
 
-/* Reads a whole file into memory, refusing anything larger than a model can be. */
-static unsigned char *slurp(const char *path, size_t *len, vx_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        vx_fail(err, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || cap >= MODEL_MAX_BYTES)
-            break;
-        unsigned char *p = realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = p;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        vx_fail(err, bad ? "error reading %s" : "out of memory reading %s", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 /* Bounds-checked cursor over the header. */
 typedef struct cursor {
@@ -1210,10 +1177,10 @@ int nn_file_read(nn_file *file, const char *path, vx_error *err)
 {
     memset(file, 0, sizeof *file);
     size_t len;
-    unsigned char *buf = slurp(path, &len, err);
-    if (!buf)
+    char *buf;
+    if (vx_read_file(path, MODEL_MAX_BYTES, "model", &buf, &len, err) < 0)
         return -1;
-    return nn_file_parse(file, buf, len, path, err);
+    return nn_file_parse(file, (unsigned char *)buf, len, path, err);
 }
 
 int nn_file_parse(nn_file *file, unsigned char *buf, size_t len, const char *path, vx_error *err)

@@ -270,24 +270,11 @@ int vx_space_parse(vx_space *space, const char *text, size_t len, const char *wh
 
 int vx_space_load(vx_space *space, const char *path, vx_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return vx_fail(err, "cannot open %s: %s", path, strerror(errno));
-    char *buf = vx_malloc(VX_SPACE_MAX_BYTES + 1, err);
-    if (!buf) {
-        fclose(f);
+    char *buf;
+    size_t n;
+    if (vx_read_file(path, VX_SPACE_MAX_BYTES, "emotion space", &buf, &n, err) < 0)
         return -1;
-    }
-    size_t n = fread(buf, 1, VX_SPACE_MAX_BYTES + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    int rc;
-    if (bad)
-        rc = vx_fail(err, "cannot read %s", path);
-    else if (n > VX_SPACE_MAX_BYTES)
-        rc = vx_fail(err, "%s: larger than %u bytes: not an emotion space file", path, VX_SPACE_MAX_BYTES);
-    else
-        rc = vx_space_parse(space, buf, n, path, err);
+    int rc = vx_space_parse(space, buf, n, path, err);
     free(buf);
     return rc;
 }

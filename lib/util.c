@@ -404,3 +404,45 @@ void vx_progress_done(vx_progress *p)
     if (p->enabled && p->terminal)
         fputc('\n', stderr);
 }
+
+int vx_read_file(const char *path, size_t max, const char *kind, char **data, size_t *len, vx_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vx_fail(err, "cannot open %s%s%s: %s", kind ? kind : "", kind ? " " : "", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    int too_big = 0;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || ferror(f))
+            break;
+        if (cap > max) {
+            too_big = 1;
+            break;
+        }
+        char *p = realloc(buf, 2 * cap + 1);
+        if (!p) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = p;
+        cap *= 2;
+    }
+    int bad = ferror(f), e = errno;
+    fclose(f);
+    if (!buf || bad || too_big || n > max) {
+        free(buf);
+        if (too_big || (buf && n > max))
+            return vx_fail(err, "%s: larger than %zu MiB: not a%s %s", path, max >> 20,
+                           kind && strchr("aeiou", kind[0]) ? "n" : "", kind ? kind : "file this reads");
+        if (bad)
+            return vx_fail(err, "error reading %s: %s", path, strerror(e));
+        return vx_fail(err, "out of memory reading %s", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return 0;
+}

@@ -69,6 +69,10 @@ const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_n
 /* Opens a path for reading; "-" or NULL means stdin. */
 FILE *vx_open_input(const char *path, vx_error *err);
 void vx_close_input(FILE *f);
+/* Reads the whole file at path into *data (malloc'd, with a NUL after its *len bytes), refusing
+ * one larger than max bytes ("PATH: larger than N MiB: not WHAT"); `kind` ("cascade", "model")
+ * names it in the message when it cannot be opened. */
+int vx_read_file(const char *path, size_t max, const char *kind, char **data, size_t *len, vx_error *err);
 
 /* ------------------------------------------------------- atomic output */
 
