@@ -7,9 +7,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static const char prog[] = "vx-infer";
 static const char usage[] =
@@ -283,10 +280,7 @@ int main(int argc, char **argv)
     if (vx_cli_standard(argc, argv, prog, usage))
         return 0;
     parse_cmdline(argc, argv, &cmd);
-#ifdef _OPENMP
-    if (cmd.threads)
-        omp_set_num_threads(cmd.threads);
-#endif
+    vx_set_threads(cmd.threads);
     vx_error err;
     struct run run;
     memset(&run, 0, sizeof run);

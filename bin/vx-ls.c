@@ -67,12 +67,8 @@ static void print_key(const char *key)
 
 static void print_record(const vx_record *r, int with_stats)
 {
-    char shape[64] = "";
-    size_t used = 0;
-    for (int i = 0; i < r->rank; i++)
-        used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
-    if (r->rank == 0)
-        strcpy(shape, "scalar");
+    char shape[64];
+    vx_record_shape_text(r, shape, sizeof shape);
     char label[64];
     if (r->label == VX_NO_LABEL)
         strcpy(label, "-");

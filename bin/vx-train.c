@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static const char prog[] = "vx-train";
 static const char usage[] =
@@ -346,10 +343,7 @@ int main(int argc, char **argv)
     if (vx_cli_standard(argc, argv, prog, usage))
         return 0;
     parse_cmdline(argc, argv, &cmd);
-#ifdef _OPENMP
-    if (cmd.threads)
-        omp_set_num_threads(cmd.threads);
-#endif
+    vx_set_threads(cmd.threads);
     vx_error err;
     char *arch = read_text_file(cmd.arch, "architecture");
     /* Training's whole memory, from the text and the batch, before anything is allocated. */

@@ -26,10 +26,8 @@ static int image_layout(const vx_record *r, const vx_image_range *range, struct 
         l->height = r->dim[1];
         l->width = r->dim[2];
     } else {
-        char shape[64] = "scalar";
-        size_t used = 0;
-        for (int i = 0; i < r->rank; i++)
-            used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
+        char shape[64];
+        vx_record_shape_text(r, shape, sizeof shape);
         return vx_fail(err, "%s: shape %s is not an image ([H,W] or [1 or 3,H,W])", r->key ? r->key : "record",
                        shape);
     }

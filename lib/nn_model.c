@@ -809,9 +809,8 @@ int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err)
               r->dim[2] == (uint32_t)in->w) ||
              (r->rank == 2 && in->c == 1 && r->dim[0] == (uint32_t)in->h && r->dim[1] == (uint32_t)in->w);
     if (!ok) {
-        char shape[64] = "";
-        for (int i = 0, used = 0; i < r->rank && used < (int)sizeof shape; i++)
-            used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
+        char shape[64];
+        vx_record_shape_text(r, shape, sizeof shape);
         return vx_fail(err, "record '%s' has shape [%s], the model wants [%dx%dx%d]", r->key ? r->key : "", shape,
                        in->c, in->h, in->w);
     }

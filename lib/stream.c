@@ -445,3 +445,16 @@ int vx_record_require_finite(const vx_record *r, vx_error *err)
                            isnan(v[i]) ? "NaN" : "infinite");
     return 0;
 }
+
+const char *vx_record_shape_text(const vx_record *r, char *buf, size_t size)
+{
+    size_t used = 0;
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (r->rank == 0)
+        snprintf(buf, size, "scalar");
+    for (int i = 0; i < r->rank && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%u", i ? "x" : "", (unsigned)r->dim[i]);
+    return buf;
+}

@@ -58,6 +58,10 @@ void *vx_alloc_large(size_t nbytes, size_t *capacity, vx_error *err);
 int vx_parse_long(const char *text, const char *option, long lo, long hi, long *out, vx_error *err);
 int vx_parse_double(const char *text, const char *option, double lo, double hi, double *out, vx_error *err);
 
+/* The number of OpenMP threads the engine uses (n > 0; 0 leaves OpenMP's own choice). Results
+ * never depend on it. */
+void vx_set_threads(int n);
+
 /* Standard handling of --help/--version for every program: returns 1 when it printed and the program should exit 0. */
 int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
 
@@ -154,6 +158,8 @@ typedef struct vx_record {
 
 size_t vx_dtype_size(enum vx_dtype dtype);
 const char *vx_dtype_name(enum vx_dtype dtype);
+/* The shape as text, "1x48x48" ("scalar" for rank 0), into buf; returns buf. */
+const char *vx_record_shape_text(const vx_record *r, char *buf, size_t size);
 /* Number of elements (product of dims); 1 for rank 0. */
 size_t vx_record_count(const vx_record *r);
 
