@@ -948,21 +948,6 @@ static const unsigned char model_magic[8] = {0x89, 'V', 'X', 'M', '\r', '\n', 0x
 #define MODEL_HEAD 40
 #define MODEL_MAX_BYTES ((uint64_t)1 << 31)
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static uint64_t fnv1a(const unsigned char *p, size_t n)
 {
@@ -1005,13 +990,13 @@ static void bytes_u32(bytes *b, uint32_t v)
 {
     unsigned char *p = bytes_grow(b, 4);
     if (p)
-        put32(p, v);
+        vx_put_le32(p, v);
 }
 static void bytes_u64(bytes *b, uint64_t v)
 {
     unsigned char *p = bytes_grow(b, 8);
     if (p)
-        put64(p, v);
+        vx_put_le64(p, v);
 }
 static void bytes_put(bytes *b, const void *src, size_t n)
 {
@@ -1066,7 +1051,7 @@ int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const c
         for (size_t j = 0; p && j < t->count; j++) {
             uint32_t u;
             memcpy(&u, &src[j], 4);
-            put32(p + 4 * j, u);
+            vx_put_le32(p + 4 * j, u);
         }
     }
     bytes_u64(&b, 0); /* checksum */
@@ -1074,9 +1059,9 @@ int nn_model_write(const vx_net *net, const nn_extra *extra, int nextra, const c
         free(b.p);
         return vx_fail(err, "out of memory writing %s", path);
     }
-    put64(b.p + 24, data_at);
-    put64(b.p + 32, b.len);
-    put64(b.p + b.len - 8, fnv1a(b.p, b.len - 8));
+    vx_put_le64(b.p + 24, data_at);
+    vx_put_le64(b.p + 32, b.len);
+    vx_put_le64(b.p + b.len - 8, fnv1a(b.p, b.len - 8));
     vx_output out;
     if (vx_output_open(&out, path, err) < 0) {
         free(b.p);
@@ -1114,12 +1099,12 @@ static const unsigned char *take(cursor *c, size_t n)
 static uint32_t take32(cursor *c)
 {
     const unsigned char *p = take(c, 4);
-    return p ? get32(p) : 0;
+    return p ? vx_get_le32(p) : 0;
 }
 static uint64_t take64(cursor *c)
 {
     const unsigned char *p = take(c, 8);
-    return p ? get64(p) : 0;
+    return p ? vx_get_le64(p) : 0;
 }
 
 static char *take_text(cursor *c, uint32_t len)
@@ -1196,26 +1181,26 @@ int nn_file_parse(nn_file *file, unsigned char *buf, size_t len, const char *pat
         nn_file_free(file);
         return vx_fail(err, "%s: truncated model file (%zu bytes)", path, len);
     }
-    uint32_t version = get32(p + 8);
+    uint32_t version = vx_get_le32(p + 8);
     if (version != MODEL_VERSION) {
         nn_file_free(file);
         return vx_fail(err, "%s: model file version %u, this program reads %d", path, version, MODEL_VERSION);
     }
-    uint64_t data_at = get64(p + 24), size = get64(p + 32);
+    uint64_t data_at = vx_get_le64(p + 24), size = vx_get_le64(p + 32);
     if (size != len) {
         nn_file_free(file);
         return vx_fail(err, "%s: truncated or extended model file (%zu bytes, header says %llu)", path, len,
                        (unsigned long long)size);
     }
-    if (get64(p + len - 8) != fnv1a(p, len - 8)) {
+    if (vx_get_le64(p + len - 8) != fnv1a(p, len - 8)) {
         nn_file_free(file);
         return vx_fail(err, "%s: model file is corrupt (checksum mismatch)", path);
     }
-    uint32_t nmeta = get32(p + 12), ntensors = get32(p + 16);
+    uint32_t nmeta = vx_get_le32(p + 12), ntensors = vx_get_le32(p + 16);
     /* The directory lies between the fixed header and the data offset, the data between it and
      * the checksum: an offset of 0 (or anything inside the header) would put them on top of it. */
     if (data_at < MODEL_HEAD || data_at > len - 8 || data_at % 64 || nmeta < 1 || nmeta > 1024 ||
-        ntensors > 4096 || get32(p + 20) != 0) {
+        ntensors > 4096 || vx_get_le32(p + 20) != 0) {
         nn_file_free(file);
         return vx_fail(err, "%s: inconsistent model header (data offset %llu, %u metadata entries, %u tensors, "
                             "%zu bytes)", path, (unsigned long long)data_at, nmeta, ntensors, len);
@@ -1308,7 +1293,7 @@ const char *nn_file_meta(const nn_file *file, const char *name)
 static void copy_floats(float *dst, const unsigned char *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get32(src + 4 * i);
+        uint32_t u = vx_get_le32(src + 4 * i);
         memcpy(&dst[i], &u, 4);
     }
 }

@@ -49,20 +49,6 @@ enum { SEC_VECTORS, SEC_POINTS, SEC_PROBS, SEC_ENTRIES, SEC_STRINGS, SEC_SEGMENT
 #define E_MTIME 32
 #define E_DURATION 40
 
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 static int all_finite(const float *x, size_t n)
 {
@@ -262,19 +248,19 @@ static void fill_header(unsigned char *h, const vx_index_space *sp, uint64_t nso
 {
     memset(h, 0, HEADER_BYTES);
     memcpy(h + H_MAGIC, index_magic, 8);
-    put32(h + H_VERSION, INDEX_VERSION);
-    put32(h + H_HEADER_LEN, HEADER_BYTES);
-    put64(h + H_FILE_SIZE, file_size);
-    put64(h + H_NSONGS, nsongs);
-    put64(h + H_NSEGMENTS, nsegs);
-    put32(h + H_NCLASSES, (uint32_t)sp->set.nclasses);
+    vx_put_le32(h + H_VERSION, INDEX_VERSION);
+    vx_put_le32(h + H_HEADER_LEN, HEADER_BYTES);
+    vx_put_le64(h + H_FILE_SIZE, file_size);
+    vx_put_le64(h + H_NSONGS, nsongs);
+    vx_put_le64(h + H_NSEGMENTS, nsegs);
+    vx_put_le32(h + H_NCLASSES, (uint32_t)sp->set.nclasses);
     for (int s = 0; s < NSECTIONS; s++) {
-        put64(h + H_SECTIONS + 16 * s, off[s]);
-        put64(h + H_SECTIONS + 16 * s + 8, len[s]);
+        vx_put_le64(h + H_SECTIONS + 16 * s, off[s]);
+        vx_put_le64(h + H_SECTIONS + 16 * s + 8, len[s]);
     }
     memcpy(h + H_EMOTION_VA, sp->emotion_va, sizeof sp->emotion_va);
     for (int e = 0; e < VX_NCLASSES; e++)
-        put32(h + H_FACE_CLASS + 4 * e, (uint32_t)sp->set.face_class[e]);
+        vx_put_le32(h + H_FACE_CLASS + 4 * e, (uint32_t)sp->set.face_class[e]);
     for (int k = 0; k < sp->set.nclasses; k++) {
         /* The header is zeroed, so a name shorter than the field stays NUL-terminated. */
         memcpy(h + H_NAMES + VX_SPACE_NAME_MAX * k, sp->set.names[k], strnlen(sp->set.names[k], VX_SPACE_NAME_MAX - 1));
@@ -338,12 +324,12 @@ int vx_index_builder_write(vx_index_builder *b, const char *path, size_t *nsongs
             case SEC_PROBS: bad = fwrite(b->probs + i * k, 4, k, f) != k; break;
             case SEC_ENTRIES: {
                 unsigned char en[ENTRY_BYTES] = {0};
-                put64(en + E_PATH_OFF, str_at);
-                put32(en + E_PATH_LEN, e->path_len);
-                put32(en + E_NSEG, e->nseg);
-                put64(en + E_SEG_FIRST, seg_at);
-                put64(en + E_SIZE, e->size);
-                put64(en + E_MTIME, (uint64_t)e->mtime_ns);
+                vx_put_le64(en + E_PATH_OFF, str_at);
+                vx_put_le32(en + E_PATH_LEN, e->path_len);
+                vx_put_le32(en + E_NSEG, e->nseg);
+                vx_put_le64(en + E_SEG_FIRST, seg_at);
+                vx_put_le64(en + E_SIZE, e->size);
+                vx_put_le64(en + E_MTIME, (uint64_t)e->mtime_ns);
                 memcpy(en + E_DURATION, &e->duration, 4);
                 str_at += e->path_len + 1;
                 seg_at += e->nseg;
@@ -400,21 +386,21 @@ static int read_header(vx_index *ix, const char *where, vx_error *err)
     size_t size = ix->size;
     if (size < 16 || memcmp(h, index_magic, 8))
         return bad_index(err, where, "not a song index (bad magic)");
-    uint32_t version = get32(h + H_VERSION);
+    uint32_t version = vx_get_le32(h + H_VERSION);
     if (version != INDEX_VERSION)
         return vx_fail(err, "%s: song index version %u is not supported (this reader knows %d)", where, version,
                        INDEX_VERSION);
     if (size < HEADER_BYTES)
         return bad_index(err, where, "truncated song index (the header is cut short)");
-    uint32_t header_len = get32(h + H_HEADER_LEN);
+    uint32_t header_len = vx_get_le32(h + H_HEADER_LEN);
     if (header_len < HEADER_BYTES || header_len > size)
         return bad_index(err, where, "bad header length");
-    if (get64(h + H_FILE_SIZE) != size)
+    if (vx_get_le64(h + H_FILE_SIZE) != size)
         return vx_fail(err, "%s: the index is %zu bytes but its header says %llu (truncated or padded)", where, size,
-                       (unsigned long long)get64(h + H_FILE_SIZE));
-    ix->n = get64(h + H_NSONGS);
-    ix->nsegs = get64(h + H_NSEGMENTS);
-    uint32_t k = get32(h + H_NCLASSES);
+                       (unsigned long long)vx_get_le64(h + H_FILE_SIZE));
+    ix->n = vx_get_le64(h + H_NSONGS);
+    ix->nsegs = vx_get_le64(h + H_NSEGMENTS);
+    uint32_t k = vx_get_le32(h + H_NCLASSES);
     if (k < 1 || k > VX_NET_MAX_CLASSES)
         return vx_fail(err, "%s: %u classes (1 to %d allowed)", where, k, VX_NET_MAX_CLASSES);
     if (ix->n > VX_INDEX_MAX_SONGS)
@@ -429,8 +415,8 @@ static int read_header(vx_index *ix, const char *where, vx_error *err)
                                 [SEC_STRINGS] = 0,                       [SEC_SEGMENTS] = ix->nsegs * (1 + k) * 4};
     uint64_t off[NSECTIONS], len[NSECTIONS];
     for (int s = 0; s < NSECTIONS; s++) {
-        off[s] = get64(h + H_SECTIONS + 16 * s);
-        len[s] = get64(h + H_SECTIONS + 16 * s + 8);
+        off[s] = vx_get_le64(h + H_SECTIONS + 16 * s);
+        len[s] = vx_get_le64(h + H_SECTIONS + 16 * s + 8);
         if (off[s] % 8 || off[s] < header_len || off[s] > size || len[s] > size - off[s])
             return vx_fail(err, "%s: section %d lies outside the file", where, s);
         if (s != SEC_STRINGS && len[s] != want[s])
@@ -452,7 +438,7 @@ static int read_header(vx_index *ix, const char *where, vx_error *err)
     if (!all_finite(&sp->emotion_va[0][0], 2 * VX_NCLASSES))
         return bad_index(err, where, "an emotion point is not finite");
     for (int e = 0; e < VX_NCLASSES; e++) {
-        int32_t c = (int32_t)get32(h + H_FACE_CLASS + 4 * e);
+        int32_t c = (int32_t)vx_get_le32(h + H_FACE_CLASS + 4 * e);
         if (c < -1 || c >= (int32_t)k)
             return bad_index(err, where, "bad face class");
         sp->set.face_class[e] = c;
@@ -538,8 +524,8 @@ int vx_index_get(const vx_index *ix, size_t i, vx_song *s, vx_error *err)
     if (i >= ix->n)
         return vx_fail(err, "%s: song %zu of %llu does not exist", ix->where, i, (unsigned long long)ix->n);
     const unsigned char *e = ix->entries + i * ENTRY_BYTES;
-    uint64_t po = get64(e + E_PATH_OFF), seg = get64(e + E_SEG_FIRST);
-    uint32_t pl = get32(e + E_PATH_LEN), nseg = get32(e + E_NSEG);
+    uint64_t po = vx_get_le64(e + E_PATH_OFF), seg = vx_get_le64(e + E_SEG_FIRST);
+    uint32_t pl = vx_get_le32(e + E_PATH_LEN), nseg = vx_get_le32(e + E_NSEG);
     if (pl == 0 || pl > VX_INDEX_MAX_PATH || po >= ix->strings_len || pl >= ix->strings_len - po ||
         ix->strings[po + pl] != 0 || memchr(ix->strings + po, 0, pl))
         return vx_fail(err, "%s: song %zu: bad path offset", ix->where, i);
@@ -547,8 +533,8 @@ int vx_index_get(const vx_index *ix, size_t i, vx_song *s, vx_error *err)
         return vx_fail(err, "%s: song %zu: its segments lie outside the file", ix->where, i);
     size_t k = (size_t)ix->k;
     s->path = ix->strings + po;
-    s->size = get64(e + E_SIZE);
-    s->mtime_ns = (int64_t)get64(e + E_MTIME);
+    s->size = vx_get_le64(e + E_SIZE);
+    s->mtime_ns = (int64_t)vx_get_le64(e + E_MTIME);
     memcpy(&s->duration, e + E_DURATION, 4);
     s->probs = ix->probs + i * k;
     s->vec = ix->vectors + i * VX_NCLASSES;

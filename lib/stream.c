@@ -215,28 +215,6 @@ int vx_record_check(const vx_record *r, vx_error *err)
 
 /* ------------------------------------------------------------ byte order */
 
-static void put_u16(unsigned char *p, unsigned v)
-{
-    p[0] = (unsigned char)(v & 0xff);
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static unsigned get_u16(const unsigned char *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int host_is_little_endian(void)
 {
     const uint16_t one = 1;
@@ -254,15 +232,15 @@ int vx_record_write(FILE *f, const vx_record *r, vx_error *err)
     size_t key_len = strlen(key), meta_len = strlen(meta);
     unsigned char head[FIXED_LEN_V1] = {0};
     memcpy(head, stream_magic, 4);
-    put_u16(head + 4, STREAM_VERSION);
-    put_u16(head + 6, FIXED_LEN_V1);
+    vx_put_le16(head + 4, STREAM_VERSION);
+    vx_put_le16(head + 6, FIXED_LEN_V1);
     head[8] = (unsigned char)r->dtype;
     head[9] = (unsigned char)r->rank;
-    put_u16(head + 10, (unsigned)(r->label == VX_NO_LABEL ? 0xffff : r->label));
+    vx_put_le16(head + 10, (unsigned)(r->label == VX_NO_LABEL ? 0xffff : r->label));
     for (int i = 0; i < VX_MAX_RANK; i++)
-        put_u32(head + 12 + 4 * i, i < r->rank ? r->dim[i] : 0);
-    put_u16(head + 28, (unsigned)key_len);
-    put_u16(head + 30, (unsigned)meta_len);
+        vx_put_le32(head + 12 + 4 * i, i < r->rank ? r->dim[i] : 0);
+    vx_put_le16(head + 28, (unsigned)key_len);
+    vx_put_le16(head + 30, (unsigned)meta_len);
     if (fwrite(head, 1, sizeof head, f) != sizeof head || fwrite(key, 1, key_len, f) != key_len ||
         fwrite(meta, 1, meta_len, f) != meta_len)
         return vx_fail(err, "write error: %s", strerror(errno));
@@ -336,7 +314,7 @@ int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
         return reader_fail(rd, start, err, "bad magic (not a vx tensor stream)");
     if (got != sizeof head)
         return reader_fail(rd, start, err, "truncated header");
-    unsigned version = get_u16(head + 4), fixed_len = get_u16(head + 6);
+    unsigned version = vx_get_le16(head + 4), fixed_len = vx_get_le16(head + 6);
     if (version != STREAM_VERSION) {
         snprintf(msg, sizeof msg, "unsupported version %u (this reader knows %d)", version, STREAM_VERSION);
         return reader_fail(rd, start, err, msg);
@@ -347,11 +325,11 @@ int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
     }
     enum vx_dtype dtype = (enum vx_dtype)head[8];
     int rank = head[9];
-    unsigned label = get_u16(head + 10);
+    unsigned label = vx_get_le16(head + 10);
     uint32_t dim[VX_MAX_RANK];
     for (int i = 0; i < VX_MAX_RANK; i++)
-        dim[i] = get_u32(head + 12 + 4 * i);
-    size_t key_len = get_u16(head + 28), meta_len = get_u16(head + 30);
+        dim[i] = vx_get_le32(head + 12 + 4 * i);
+    size_t key_len = vx_get_le16(head + 28), meta_len = vx_get_le16(head + 30);
 
     if (vx_dtype_size(dtype) == 0) {
         snprintf(msg, sizeof msg, "unknown dtype %d", head[8]);

@@ -40,6 +40,31 @@ int vx_fail(vx_error *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Prints "prog: message" on stderr and exits with status (1 runtime, 2 usage). */
 _Noreturn void vx_die(const char *prog, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ------------------------------------------------------------ byte order */
+
+/* Every file and stream VibeluX writes is little-endian, whatever the host's order. */
+static inline void vx_put_le16(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static inline void vx_put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void vx_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline unsigned vx_get_le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+static inline uint32_t vx_get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t vx_get_le64(const unsigned char *p) { return vx_get_le32(p) | (uint64_t)vx_get_le32(p + 4) << 32; }
+
 /* --------------------------------------------------------- checked sizes */
 
 /* a*b into *out; -1 (and a message) on overflow. */
