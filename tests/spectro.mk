@@ -3,3 +3,6 @@
 bench: bench-spectro
 bench-spectro: $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
 	bash tests/spectro-bench.sh $(BUILD) $(MUSIC)
+
+# The numpy reference of spectro.t (Debian's python3-numpy; the test skips without it).
+DEB_BUILD += python3-numpy
