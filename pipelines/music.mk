@@ -20,9 +20,10 @@ SEGMENT_OPTS   ?= --segment 3 --segment-hop 1.5
 # The recipe. Training draws 3 random 3-second windows of each clip an epoch, with a +-6 dB gain and
 # SpecAugment masks; every input has its own band means removed, then per-band standardisation.
 MUSIC_EPOCHS   ?= 20
+MUSIC_SEED     ?= 1
 MUSIC_TRAIN_OPTS = --batch 32 --optimizer adamw --lr 0.002 --weight-decay 0.01 --schedule cosine --warmup 1 \
                    --label-smoothing 0.1 --augment=audio --repeat 3 --gain 6 --time-mask 20 --freq-mask 12 \
-                   --norm bands,segment --seed 1 --epochs $(MUSIC_EPOCHS)
+                   --norm bands,segment --seed $(MUSIC_SEED) --epochs $(MUSIC_EPOCHS)
 
 .PHONY: music-streams eval-music music-plots
 
@@ -103,10 +104,10 @@ music-plots: $(MUSIC_OUT:.vxm=.tsv)
 	       '' using 1:4 axes x1y2 with lines dashtype 2 title 'validation loss'"
 	awk -F'\t' 'blank && NR > start + 1 && NF > 4 && $$1 != "songs" && $$1 != "accuracy" { \
 	    t = 0; for (k = 2; k <= NF - 1; k++) t += $$k; \
-	    for (k = 2; k <= NF - 1; k++) print row, k - 2, (t ? $$k / t : 0), $$k; print ""; row++ } \
+	    for (k = 2; k <= NF - 1; k++) print row + 0, k - 2, (t ? $$k / t : 0), $$k; print ""; row++ } \
 	  /^$$/ { blank = 1; start = NR }' $(MUSIC_CACHE)/eval-music.txt > $(MUSIC_CACHE)/confusion.dat
 	gnuplot -e "set terminal pngcairo size 640,560; set output '$(MUSIC_PLOTS)/confusion.png'; \
-	  set title 'music model, validation songs (unseen artists): rows true, columns predicted'; \
+	  set title 'validation songs by unseen artists (rows true, columns predicted)'; \
 	  set xtics ('Q1' 0, 'Q2' 1, 'Q3' 2, 'Q4' 3); set ytics ('Q1' 0, 'Q2' 1, 'Q3' 2, 'Q4' 3); \
 	  set yrange [3.5:-0.5]; set xrange [-0.5:3.5]; set cbrange [0:1]; set palette grey negative; \
 	  plot '$(MUSIC_CACHE)/confusion.dat' using 2:1:3 with image notitle, \
