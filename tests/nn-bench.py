@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-# nn-bench.py THREADS ARCH... — the VibeluX architectures rebuilt in PyTorch (CPU), timed like
-# tests/nn-bench.sh times vx-train and vx-infer: training images/s at batch 64 (AdamW, label
-# smoothing), inference images/s at batch 64 and 1. Prints one line per net.
+# nn-bench.py THREADS BATCH ARCH... — the VibeluX architectures rebuilt in PyTorch (CPU), timed like
+# tests/nn-bench.sh times vx-train and vx-infer: training samples/s at batch BATCH (AdamW, label
+# smoothing), inference samples/s at batch BATCH and 1, on random f32 input of the shape the
+# arch's `input` line gives (1x48x48 images, 1x96x129 log-mel segments). Prints one line per net:
+# name, batch, then the three rates.
 import os
 import sys
 import time
@@ -11,14 +13,15 @@ import torch.nn as nn
 
 
 def build(path):
-    layers, shape = [], None  # shape: (C, H, W) or (F,)
+    """The net, its input shape (C, H, W) and its number of classes."""
+    layers, shape, input_shape = [], None, None  # shape: (C, H, W) or (F,)
     for raw in open(path):
         tok = raw.split("#")[0].split()
         if not tok:
             continue
         kind, args = tok[0], tok[1:]
         if kind == "input":
-            shape = tuple(int(a) for a in args)
+            shape = input_shape = tuple(int(a) for a in args)
         elif kind == "conv":
             out, k = int(args[0]), int(args[1].split("x")[0])
             same = "valid" not in args
@@ -54,7 +57,7 @@ def build(path):
             layers.append(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]))
         else:
             raise SystemExit(f"{path}: unknown layer {kind}")
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers), input_shape, shape[0]
 
 
 def rate(fn, images, seconds=8.0):
@@ -68,27 +71,29 @@ def rate(fn, images, seconds=8.0):
 
 def main():
     torch.set_num_threads(int(sys.argv[1]))
+    batch = int(sys.argv[2])
     torch.manual_seed(1)
-    for path in sys.argv[2:]:
-        net = build(path)
-        x64, y64 = torch.randn(64, 1, 48, 48), torch.randint(0, 7, (64,))
+    for path in sys.argv[3:]:
+        net, shape, classes = build(path)
+        xb = torch.randn(batch, *shape, dtype=torch.float32)
+        yb = torch.randint(0, classes, (batch,))
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
 
         def step():
             opt.zero_grad()
-            loss_fn(net(x64), y64).backward()
+            loss_fn(net(xb), yb).backward()
             opt.step()
 
         net.train()
-        train = rate(step, 64)
+        train = rate(step, batch)
         net.eval()
         with torch.no_grad():
-            b64 = rate(lambda: net(x64), 64)
-            x1 = torch.randn(1, 1, 48, 48)
+            bn = rate(lambda: net(xb), batch)
+            x1 = torch.randn(1, *shape, dtype=torch.float32)
             b1 = rate(lambda: net(x1), 1)
         name = os.path.basename(path).rsplit(".", 1)[0]
-        print(f"{name:<12} {train:12.1f} {b64:14.1f} {b1:14.1f}")
+        print(f"{name:<12} {batch:6d} {train:12.1f} {bn:14.1f} {b1:14.1f}", flush=True)
 
 
 main()

@@ -1,39 +1,79 @@
 #!/bin/bash
-# nn-bench.sh ARCH... — training and inference images/s of each architecture on 48x48 FER-2013
-# images: training at batch 64 (augmented, AdamW), inference at batch 64 and batch 1; then the
-# same nets in PyTorch on the CPU when python3 has torch (Debian python3-torch), as ratios.
-# Run by `make bench`; the machine is shared, so the load average is printed beside the numbers.
+# nn-bench.sh ARCH... — training and inference samples/s of each architecture on the input its
+# `input` line asks for: 1x48x48 nets on FER-2013 images (training at batch 64, augmented, AdamW),
+# 1x96x129 nets on log-mel segments of 4Q clips (batch 32 with the music recipe: random 3 s
+# windows, gain, masks, per-band standardisation); inference at the same batch and at batch 1;
+# then the same nets in PyTorch on the CPU when python3 has torch (Debian python3-torch), same
+# batch, threads and input shape (f32), as ratios. Run by `make bench`; the machine is shared, so
+# the load average is printed beside the numbers.
 set -eu
-BUILD=${BUILD:-build}; FER=${FER:-../shared/data/fer2013}
+BUILD=${BUILD:-build}; FER=${FER:-../shared/data/fer2013}; MUSIC=${MUSIC:-../shared/data/music4q}
 bin=$(cd "$BUILD/bin" && pwd); here=$(cd "$(dirname "$0")" && pwd)
 threads=${BENCH_THREADS:-2}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$bin/vx-decode" --limit 200 "$FER/Training" -o "$tmp/set.vxs"      # 1400 images
+records() { "$bin/vx-ls" --count "$1" | awk '$1 == "total" { print $2 }'; }
+
+# The input of each kind, made once: $tmp/KIND.vxs to train on, KIND-one.vxs to infer on at batch
+# 1 and KIND-batch.vxs (twice as many) at the net's batch.
+images() {
+  [ -s "$tmp/images.vxs" ] && return
+  "$bin/vx-decode" --limit 200 "$FER/Training" -o "$tmp/images.vxs"      # 1400 images
+  ln -s images.vxs "$tmp/images-one.vxs"
+  cat "$tmp/images.vxs" "$tmp/images.vxs" > "$tmp/images-batch.vxs"
+}
+# As pipelines/music.mk makes them: whole clips to draw training windows from, 3 s segments every
+# 1.5 s to infer on (52 clips: 988 segments).
+spectro() {
+  [ -s "$tmp/spectro.vxs" ] && return
+  local opts="--n-fft 2048 --hop 512 --mels 96"
+  "$bin/vx-decode" --rate 22050 --labels Q1,Q2,Q3,Q4 --limit 13 "$MUSIC" -o "$tmp/audio.vxs"
+  # shellcheck disable=SC2086 # opts are words
+  "$bin/vx-spectro" $opts -o "$tmp/spectro.vxs" "$tmp/audio.vxs"
+  # shellcheck disable=SC2086
+  "$bin/vx-spectro" $opts --segment 3 --segment-hop 1.5 -o "$tmp/spectro-one.vxs" "$tmp/audio.vxs"
+  cat "$tmp/spectro-one.vxs" "$tmp/spectro-one.vxs" > "$tmp/spectro-batch.vxs"
+  rm "$tmp/audio.vxs"
+}
+
 echo "threads $threads, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-12s %12s %14s %14s\n' net train_b64 infer_b64 infer_b1
+printf '%-12s %6s %12s %14s %14s\n' net batch train infer_batch infer_b1
 for arch in "$@"; do
   name=$(basename "$arch" .arch)
-  "$bin/vx-train" --arch "$arch" --epochs 2 --batch 64 --threads "$threads" --log "$tmp/log.tsv" \
-    -o "$tmp/$name.vxm" "$tmp/set.vxs" 2> /dev/null
+  read -r _ shape < <(grep -m1 '^input' "$arch")
+  case "$shape" in
+    "1 48 48") kind=images batch=64 opts= ;;
+    # 6 windows of each clip an epoch: 312 segments, enough to time an epoch by
+    "1 96 129") kind=spectro batch=32
+      opts="--augment=audio --repeat 6 --gain 6 --time-mask 20 --freq-mask 12 --norm bands,segment
+            --lr 0.002 --weight-decay 0.01 --label-smoothing 0.1" ;;
+    *) echo "nn-bench: $arch: no bench input for 'input $shape'" >&2; exit 1 ;;
+  esac
+  $kind
+  # shellcheck disable=SC2086 # opts are words
+  "$bin/vx-train" --arch "$arch" --epochs 2 --batch "$batch" --threads "$threads" $opts --log "$tmp/log.tsv" \
+    -o "$tmp/$name.vxm" "$tmp/$kind.vxs" 2> /dev/null
   train=$(awk -F'\t' 'NR == 3 { print $7 }' "$tmp/log.tsv")
-  rate() { # images per second of vx-infer BATCH STREAM N
-    local t0 t1; t0=$(date +%s.%N)
+  rate() { # samples per second of vx-infer BATCH STREAM
+    local n t0 t1; n=$(records "$2"); t0=$(date +%s.%N)
     "$bin/vx-infer" --threads "$threads" --batch "$1" "$tmp/$name.vxm" "$2" > /dev/null
-    t1=$(date +%s.%N); awk -v n="$3" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'
+    t1=$(date +%s.%N); awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'
   }
-  cat "$tmp/set.vxs" "$tmp/set.vxs" > "$tmp/twice.vxs"
   # Our figures include process start and model loading, which PyTorch's leave out: enough
-  # images that those stay a few percent (140 images at batch 1 made them a quarter).
-  b64=$(rate 64 "$tmp/twice.vxs" 2800); b1=$(rate 1 "$tmp/set.vxs" 1400)
-  printf '%-12s %12s %14s %14s\n' "$name" "$train" "$b64" "$b1" | tee -a "$tmp/ours.txt"
+  # samples that those stay a few percent (140 images at batch 1 made them a quarter).
+  bn=$(rate "$batch" "$tmp/$kind-batch.vxs"); b1=$(rate 1 "$tmp/$kind-one.vxs")
+  printf '%-12s %6s %12s %14s %14s\n' "$name" "$batch" "$train" "$bn" "$b1" | tee -a "$tmp/ours.txt"
+  echo "$batch $arch" >> "$tmp/nets.txt"
 done
 PYTHON=${PYTHON:-/usr/bin/python3}  # the Debian python3-torch, whatever python3 is first on PATH
 if "$PYTHON" -c 'import torch' 2> /dev/null; then
   echo "PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'), same nets, $threads threads:"
-  "$PYTHON" "$here/nn-bench.py" "$threads" "$@" | tee "$tmp/torch.txt"
-  echo "VibeluX / PyTorch (above 1: VibeluX faster):"
+  while read -r batch arch; do
+    "$PYTHON" "$here/nn-bench.py" "$threads" "$batch" "$arch"
+  done < "$tmp/nets.txt" | tee "$tmp/torch.txt"
+  echo "VibeluX / PyTorch (above 1: VibeluX faster), load average $(cut -d' ' -f1-3 /proc/loadavg):"
   awk 'NR == FNR { t[$1] = $0; next } ($1 in t) { split(t[$1], p)
-       printf "%-12s %12.2f %14.2f %14.2f\n", $1, $2 / p[2], $3 / p[3], $4 / p[4] }' "$tmp/torch.txt" "$tmp/ours.txt"
+       printf "%-12s %6s %12.2f %14.2f %14.2f\n", $1, $2, $3 / p[3], $4 / p[4], $5 / p[5] }' \
+    "$tmp/torch.txt" "$tmp/ours.txt"
 else
   echo "PyTorch: $PYTHON has no torch (apt-get install python3-torch to compare)"
 fi
