@@ -1,5 +1,6 @@
 /* nn_gemm.c — single-precision matrix multiply for the network layers: operands packed into
- * panels, a register-tiled AVX-512 micro-kernel (AVX2 or portable C elsewhere), OpenMP over output tiles. */
+ * panels and a register-tiled micro-kernel, each in AVX-512, in AVX2 or in plain C (the packing's
+ * plain version stays as the reference the tests hold the others to), OpenMP over output tiles. */
 #include "nn.h"
 
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -22,6 +23,34 @@ _Static_assert(NN_GEMM_PACK == (size_t)(MC_MAX + NC_MAX) * KC, "packing buffer s
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* The plain packing: what the vector packings below must reproduce float for float (tests compare
+ * them through nn_gemm_pack_check), and the packing itself on machines without them. */
+/* op(A)[i0:i0+mc, p0:p0+kc] -> MR-row panels, each [kc][MR]; rows past mc are zero. */
+static void pack_a_plain(int trans, const float *A, size_t lda, int i0, int mc, int p0, int kc, float *dst)
+{
+    for (int ip = 0; ip < mc; ip += MR, dst += (size_t)kc * MR) {
+        int rows = imin(MR, mc - ip);
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < MR; r++) {
+                size_t at = trans ? (size_t)(p0 + k) * lda + i0 + ip + r : (size_t)(i0 + ip + r) * lda + p0 + k;
+                dst[k * MR + r] = r < rows ? A[at] : 0.0f;
+            }
+    }
+}
+
+/* op(B)[p0:p0+kc, j0:j0+nc] -> NR-column panels, each [kc][NR]; columns past nc are zero. */
+static void pack_b_plain(int trans, const float *B, size_t ldb, int j0, int nc, int p0, int kc, float *dst)
+{
+    for (int jp = 0; jp < nc; jp += NR, dst += (size_t)kc * NR) {
+        int cols = imin(NR, nc - jp);
+        for (int k = 0; k < kc; k++)
+            for (int c = 0; c < NR; c++) {
+                size_t at = trans ? (size_t)(j0 + jp + c) * ldb + p0 + k : (size_t)(p0 + k) * ldb + j0 + jp + c;
+                dst[k * NR + c] = c < cols ? B[at] : 0.0f;
+            }
+    }
+}
 
 #ifdef __AVX512F__
 /* In-register transpose: r[i] holds row i of a 16x16 block; afterwards r[j] holds its column j. */
@@ -134,16 +163,84 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
     }
 }
 #else
+#if defined(__AVX2__)
+/* The packings 8 floats at a time. With few output rows or columns (a first conv layer, the
+ * weight gradient's product), packing costs as much as the product: the plain loops above took
+ * a third of the music net's training. */
+
+/* A load mask of lanes [0, n). */
+static __m256i lanes8(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+
+/* The first n (<= 8) of 8 floats at p, the other lanes 0; nothing past them is read, and p is not
+ * touched at all when n <= 0. */
+static __m256 load8(const float *p, int n)
+{
+    if (n >= 8)
+        return _mm256_loadu_ps(p);
+    return n > 0 ? _mm256_maskload_ps(p, lanes8(n)) : _mm256_setzero_ps();
+}
+
+/* In-register transpose: r[i] holds row i of an 8x8 block; afterwards r[j] holds its column j. */
+static void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* rows i, i+1 interleaved: columns 0 1 | 4 5 */
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* columns 2 3 | 6 7 */
+    }
+    /* u[g + j]: rows g..g+3 of column j in the low half, of column j + 4 in the high half */
+    for (int g = 0; g < 8; g += 4) {
+        u[g + 0] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+        u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
+/* dst[k*ldd + r] = src[r*lds + k] for r < rows, k < ks (ks <= 8), lanes rows..7 zero; each dst row
+ * gets 8 lanes, or its first 4 when half. src is not touched when rows <= 0. */
+static void transpose_block8(const float *src, size_t lds, int rows, int ks, float *dst, int ldd, int half)
+{
+    __m256 r[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = i < rows ? load8(src + (size_t)i * lds, ks) : _mm256_setzero_ps();
+    transpose8(r);
+    for (int k = 0; k < ks; k++) {
+        if (half)
+            _mm_storeu_ps(dst + (size_t)k * ldd, _mm256_castps256_ps128(r[k]));
+        else
+            _mm256_storeu_ps(dst + (size_t)k * ldd, r[k]);
+    }
+}
+
 /* op(A)[i0:i0+mc, p0:p0+kc] -> MR-row panels, each [kc][MR]; rows past mc are zero. */
 static void pack_a(int trans, const float *A, size_t lda, int i0, int mc, int p0, int kc, float *dst)
 {
+    _Static_assert(MR == 12, "an A panel row is 8 + 4 floats");
     for (int ip = 0; ip < mc; ip += MR, dst += (size_t)kc * MR) {
         int rows = imin(MR, mc - ip);
-        for (int k = 0; k < kc; k++)
-            for (int r = 0; r < MR; r++) {
-                size_t at = trans ? (size_t)(p0 + k) * lda + i0 + ip + r : (size_t)(i0 + ip + r) * lda + p0 + k;
-                dst[k * MR + r] = r < rows ? A[at] : 0.0f;
+        if (trans) {
+            /* each k: MR consecutive floats of row p0+k */
+            __m128i hi = _mm256_castsi256_si128(lanes8(rows - 8));
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(p0 + k) * lda + i0 + ip;
+                _mm256_storeu_ps(dst + k * MR, load8(src, rows));
+                _mm_storeu_ps(dst + k * MR + 8, rows > 8 ? _mm_maskload_ps(src + 8, hi) : _mm_setzero_ps());
             }
+        } else {
+            /* rows 0-7 and 8-11 of the panel, 8 values of k at a time */
+            const float *top = A + (size_t)(i0 + ip) * lda + p0;
+            const float *low = rows > 8 ? top + 8 * lda : NULL;
+            for (int k0 = 0; k0 < kc; k0 += 8) {
+                int ks = imin(8, kc - k0);
+                transpose_block8(top + k0, lda, imin(8, rows), ks, dst + k0 * MR, MR, 0);
+                transpose_block8(low ? low + k0 : NULL, lda, rows - 8, ks, dst + k0 * MR + 8, MR, 1);
+            }
+        }
     }
 }
 
@@ -152,25 +249,32 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
 {
     for (int jp = 0; jp < nc; jp += NR, dst += (size_t)kc * NR) {
         int cols = imin(NR, nc - jp);
-#if defined(__AVX2__)
-        /* Whole rows of B are copied 8 floats at a time: with few output rows (a first conv
-         * layer), packing B costs as much as the product. */
-        if (!trans && cols == NR) {
+        if (trans) {
+            /* each 8 columns of the panel are 8 rows of B, transposed 8 values of k at a time */
+            for (int c = 0; c < NR; c += 8) {
+                const float *src = cols > c ? B + (size_t)(j0 + jp + c) * ldb + p0 : NULL;
+                for (int k0 = 0; k0 < kc; k0 += 8)
+                    transpose_block8(src ? src + k0 : NULL, ldb, cols - c, imin(8, kc - k0), dst + k0 * NR + c, NR, 0);
+            }
+        } else if (cols == NR) { /* whole panels, the common case, without the tests for edges */
             for (int k = 0; k < kc; k++) {
                 const float *src = B + (size_t)(p0 + k) * ldb + j0 + jp;
                 for (int c = 0; c < NR; c += 8)
                     _mm256_store_ps(dst + k * NR + c, _mm256_loadu_ps(src + c));
             }
-            continue;
-        }
-#endif
-        for (int k = 0; k < kc; k++)
-            for (int c = 0; c < NR; c++) {
-                size_t at = trans ? (size_t)(j0 + jp + c) * ldb + p0 + k : (size_t)(p0 + k) * ldb + j0 + jp + c;
-                dst[k * NR + c] = c < cols ? B[at] : 0.0f;
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(p0 + k) * ldb + j0 + jp;
+                for (int c = 0; c < NR; c += 8)
+                    _mm256_store_ps(dst + k * NR + c, cols > c ? load8(src + c, cols - c) : _mm256_setzero_ps());
             }
+        }
     }
 }
+#else
+#define pack_a pack_a_plain
+#define pack_b pack_b_plain
+#endif
 
 #if defined(__AVX2__) && defined(__FMA__)
 /* AVX2 has 16 ymm registers, too few for the whole MR x NR tile: it is done as four 6 x 16
@@ -274,6 +378,20 @@ void nn_gemm_pack_a(int M, int K, const float *A, size_t lda, float *packed)
         int kc = imin(KC, K - p0);
         pack_a(0, A, lda, 0, M, p0, kc, packed + (size_t)p0 * round_up(M, MR));
     }
+}
+
+/* For tests: op(A) (b = 0) rows or op(B) (b = 1) columns [r0, r0+n) over K [p0, p0+kc), packed by
+ * the GEMM's own packing (fast) or by the plain one into dst, round_up(n, MR or NR) * kc floats,
+ * 64-byte aligned. Declared by the tests only. */
+void nn_gemm_pack_check(int b, int fast, int trans, const float *X, size_t ld, int r0, int n, int p0, int kc,
+                        float *dst);
+void nn_gemm_pack_check(int b, int fast, int trans, const float *X, size_t ld, int r0, int n, int p0, int kc,
+                        float *dst)
+{
+    if (b)
+        (fast ? pack_b : pack_b_plain)(trans, X, ld, r0, n, p0, kc, dst);
+    else
+        (fast ? pack_a : pack_a_plain)(trans, X, ld, r0, n, p0, kc, dst);
 }
 
 /* Zeroes C when K is empty; returns 1 when there is nothing more to do. */

@@ -64,6 +64,53 @@ static int check_gemm(tap *t, int M, int N, int K, int ta, int tb, int acc)
     return ok;
 }
 
+/* In lib/nn_gemm.c, for tests only: the GEMM's packing (fast) or the plain one. */
+void nn_gemm_pack_check(int b, int fast, int trans, const float *X, size_t ld, int r0, int n, int p0, int kc,
+                        float *dst);
+
+/* The vector packings against the plain ones, float for float, padding included, on every edge of
+ * a panel: rows (A, MR = 12) or columns (B, NR = 32) short of a panel, k not a multiple of 8 or
+ * 16. The operand is allocated to end at its last packed element, so a read past it is a fault
+ * under the sanitizers. */
+static void check_packing(tap *t, int b, int trans)
+{
+    static const int ns[] = {1, 4, 5, 8, 9, 11, 12, 13, 16, 20, 25, 31, 32, 33, 40, 64, 70, 97};
+    static const int kcs[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 100, 255, 256};
+    int cases = 0, bad = 0, panel = b ? 32 : 12;
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t j = 0; j < sizeof kcs / sizeof *kcs; j++) {
+            int n = ns[i], kc = kcs[j], r0 = rnd(0, 3), p0 = rnd(0, 3);
+            /* stored with r along rows (A as is, B transposed) or along columns */
+            int by_rows = (b ^ trans) == 0;
+            size_t ld = (size_t)(by_rows ? p0 + kc : r0 + n) + (size_t)rnd(0, 2);
+            size_t size = by_rows ? (size_t)(r0 + n - 1) * ld + (size_t)(p0 + kc)
+                                  : (size_t)(p0 + kc - 1) * ld + (size_t)(r0 + n);
+            float *X = malloc(size * sizeof *X);
+            for (size_t e = 0; e < size; e++)
+                X[e] = nn_uniform(&rng) * 2 - 1;
+            size_t out = (size_t)((n + panel - 1) / panel * panel) * kc;
+            float *fast = nn_aligned_alloc(out + 16, NULL), *plain = nn_aligned_alloc(out + 16, NULL);
+            for (size_t e = 0; e < out + 16; e++)
+                fast[e] = plain[e] = 7.0f; /* a value no packing writes: padding must become 0 */
+            nn_gemm_pack_check(b, 1, trans, X, ld, r0, n, p0, kc, fast);
+            nn_gemm_pack_check(b, 0, trans, X, ld, r0, n, p0, kc, plain);
+            int zeros = 1; /* the plain packing's padding is zero */
+            for (size_t e = 0; e < out; e++)
+                zeros &= plain[e] != 7.0f;
+            if (memcmp(fast, plain, (out + 16) * sizeof *fast) != 0 || !zeros) {
+                if (bad++ < 3)
+                    tap_diag("pack %c trans=%d n=%d kc=%d r0=%d p0=%d ld=%zu differs", b ? 'B' : 'A', trans, n, kc,
+                             r0, p0, ld);
+            }
+            cases++;
+            free(X);
+            free(fast);
+            free(plain);
+        }
+    tap_ok(t, bad == 0, "packing %c trans=%d: vector = plain in %d of %d shapes", b ? 'B' : 'A', trans, cases - bad,
+           cases);
+}
+
 /* A layer with weights for tests, shaped by arch line parsing through a tiny network. */
 static vx_net *one_layer(const char *line, int c, int h, int w, int n)
 {
@@ -221,13 +268,22 @@ static void check_fused_inference(tap *t)
 int main(void)
 {
     tap t;
-    tap_plan(&t, 16 + 14 + 7 + 4 + 1);
+    /* GEMM edges, every transpose: rows < MR, columns < NR, K not a multiple of 8 or 16 */
+    int edges[][3] = {{5, 9, 17}, {11, 31, 9}, {12, 17, 263}, {25, 40, 7}, {3, 100, 300}, {97, 33, 15}};
+    int nedges = (int)(sizeof edges / sizeof *edges);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 14 + 7 + 4 + 1);
+    for (int b = 0; b < 2; b++)
+        for (int trans = 0; trans < 2; trans++)
+            check_packing(&t, b, trans);
     /* GEMM: micro-tile edges, K across the KC blocking, transposes, accumulation. */
     int shapes[][3] = {{1, 1, 1}, {12, 32, 256}, {13, 33, 257}, {7, 5, 3}, {100, 70, 300}, {31, 600, 9}, {13, 530, 260}, {5, 1000, 40}};
     for (int i = 0; i < 8; i++) {
         check_gemm(&t, shapes[i][0], shapes[i][1], shapes[i][2], i & 1, (i >> 1) & 1, 0);
         check_gemm(&t, shapes[i][1], shapes[i][0], shapes[i][2], (i >> 1) & 1, i & 1, 1);
     }
+    for (int i = 0; i < nedges; i++)
+        for (int tr = 0; tr < 4; tr++)
+            check_gemm(&t, edges[i][0], edges[i][1], edges[i][2], tr & 1, tr >> 1, (i + tr) & 1);
     check_conv(&t, "conv 4 3 same", 3, 7, 9, 5);
     check_conv(&t, "conv 5 3 valid", 2, 8, 6, 3);
     check_conv(&t, "conv 3 4 same", 1, 9, 9, 2);
