@@ -32,6 +32,8 @@ static const char usage[] =
     "      --threshold P       face probability a box needs (default 0.5)\n"
     "      --pad F             padding, in parts of the smaller side (default 0.25)\n"
     "      --opencv            OpenCV 4.6 CascadeClassifier::detectMultiScale exactly, no more\n"
+    "                          (with 5 neighbours and --min-size 30, not OpenCV's 3 and none:\n"
+    "                          -n 3 --min-size 0 gives its defaults)\n"
     "  -c, --cascade FILE      cascade XML (default " VX_CASCADE_DEFAULT ")\n"
     "  -s, --scale-factor F    pyramid step, above 1 (default 1.1)\n"
     "  -n, --min-neighbors N   detections a face needs beyond itself (default 2; 5 with --opencv)\n"
