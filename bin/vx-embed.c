@@ -47,7 +47,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     memset(cmd, 0, sizeof *cmd);
     cmd->space = "models/emotion-space.txt";
     cmd->batch = 32;
-    while ((c = getopt_long(argc, argv, "m:s:o:i:b:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":m:s:o:i:b:", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': cmd->model = optarg; break;
         case 's': cmd->space = optarg; break;
@@ -59,7 +60,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
                 vx_die(prog, 2, "%s", err.msg);
             cmd->batch = (int)v;
             break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     if (!cmd->model || !cmd->output)

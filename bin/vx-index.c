@@ -43,7 +43,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {NULL, 0, NULL, 0}};
     int c;
     memset(cmd, 0, sizeof *cmd);
-    while ((c = getopt_long(argc, argv, "tcmr:Do:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":tcmr:Do:", longopts, NULL)) != -1) {
         switch (c) {
         case 't': cmd->text = 1; break;
         case 'c': cmd->check = 1; break;
@@ -51,7 +52,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case 'r': cmd->remove = optarg; break;
         case 'D': cmd->drop_missing = 1; break;
         case 'o': cmd->output = optarg; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     cmd->inputs = argv + optind;

@@ -58,7 +58,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
     cmd->opts.k = 10;
-    while ((c = getopt_long(argc, argv, "v:e:s:k:x:d:l:o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":v:e:s:k:x:d:l:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': cmd->vector = optarg; break;
         case 'e': cmd->emotion = optarg; break;
@@ -89,7 +90,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_TEXT: cmd->form = FORM_TEXT; break;
         case OPT_M3U: cmd->form = FORM_M3U; break;
         case OPT_PATHS: cmd->form = FORM_PATHS; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
     }
     if (optind >= argc)

@@ -49,7 +49,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     int c, bad = 0;
     memset(cmd, 0, sizeof *cmd);
     vx_spectro_opts_init(o);
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt would print argv[0], not the program name */
+    while ((c = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
         switch (c) {
         case NFFT: bad = vx_parse_long(optarg, "--n-fft", 16, 65536, &o->n_fft, &err); break;
         case HOP: bad = vx_parse_long(optarg, "--hop", 1, 65536, &o->hop, &err); break;
@@ -59,7 +60,10 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case SEGMENT: bad = vx_parse_double(optarg, "--segment", 1e-3, 1e6, &o->segment, &err); break;
         case SEGMENT_HOP: bad = vx_parse_double(optarg, "--segment-hop", 1e-3, 1e6, &o->segment_hop, &err); break;
         case 'o': cmd->output = optarg; break;
-        default: fputs(usage, stderr); exit(2);
+        default: {
+            char msg[128];
+            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
+        }
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);
