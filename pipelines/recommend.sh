@@ -5,6 +5,7 @@
 # the chosen songs' emotion vectors beside the face's.
 set -euo pipefail
 me=recommend
+. "$(dirname "$0")/face-panels.sh"
 usage="Usage: pipelines/recommend.sh [OPTION]... IMAGE INDEX
 Recommend songs of INDEX (vx-embed) for the face in IMAGE (PNG or PNM; JPEG through jpegtopnm).
 The vx-* programs and gnuplot are found on PATH.
@@ -85,9 +86,7 @@ awk -F'\t' '
 echo "playlist: $m3u ($(grep -c '^#EXTINF' "$m3u") songs; play it with: play $m3u, mpv --playlist=$m3u)"
 
 # The picture: crop | face bars | a table of the face's and each song's emotion vector.
-vx-topng "$tmp/face.vx" | pnmtoplainpnm |
-    awk 'NR == 2 { w = $1 } NR > 3 { for (i = 1; i <= NF; i++) printf "%s%s", $i, (++n % w ? " " : "\n") }' > "$tmp/crop.txt"
-for i in 0 1 2 3 4 5 6; do echo "$i ${names[$i]} ${face[$i]}"; done > "$tmp/bars.txt"
+face_data "$tmp/face.vx" "$tmp/probs.txt" "$tmp" > /dev/null
 {
     echo "0 ${face[*]}"
     awk -F'\t' '{ printf "%d", NR; for (i = 5; i <= NF; i++) printf " %s", $i; print "" }' "$tmp/songs.txt"
@@ -97,33 +96,15 @@ ylabels=$(awk -F'\t' 'BEGIN { printf "\"face\" 0" }
     { n = split($4, part, "/"); t = part[n]; sub(/\.[^.]*$/, "", t); printf ", \"%d. %s (%.2f)\" %d", NR, t, $3, NR }' "$tmp/songs.txt")
 [ "$space" = va ] && cols='"valence" 0, "arousal" 1' || cols='"anger" 0, "disgust" 1, "fear" 2, "happy" 3, "neutral" 4, "sad" 5, "surprise" 6'
 ncols=$([ "$space" = va ] && echo 2 || echo 7)
-gnuplot > "$tmp/out.png" <<GP
+{
+    cat <<GP
 set terminal pngcairo size 1500,460 font 'Sans,12'
 set output
 set multiplot
 unset key
-set origin 0.0, 0.0
-set size 0.25, 1.0
-set lmargin 2; set rmargin 2; set tmargin 3; set bmargin 2
-set title "$(basename "$image")" noenhanced
-unset xtics; unset ytics; unset colorbox
-set size ratio -1
-set palette gray
-set cbrange [0:255]
-set xrange [-0.5:47.5]; set yrange [47.5:-0.5]
-plot "$tmp/crop.txt" matrix with image
-set origin 0.22, 0.0
-set size 0.30, 1.0
-set size noratio
-set lmargin 10; set rmargin 3; set tmargin 3; set bmargin 3
-set title "face: $top"
-set xrange [0:1]; set yrange [6.6:-0.6]
-set xtics ("0" 0, "50%%" 0.5, "100%%" 1)
-set ytics ("anger" 0, "disgust" 1, "fear" 2, "happy" 3, "neutral" 4, "sad" 5, "surprise" 6) scale 0
-set grid xtics
-set style fill solid 0.85 border -1
-plot "$tmp/bars.txt" using (\$3/2):1:(\$3/2):(0.35):(\$1 == $best ? 0xd9534f : 0x5b8fc7) with boxxyerror lc rgb variable, \
-     "" using (\$3 + 0.02):1:(sprintf("%.0f%%", 100 * \$3)) with labels left
+GP
+    face_panels "$tmp" "$(basename "$image")" "face: $top" "$best" 0.0 0.25 0.22 0.30
+    cat <<GP
 set origin 0.52, 0.0
 set size 0.48, 1.0
 set lmargin 30; set rmargin 6; set tmargin 3; set bmargin 6
@@ -138,5 +119,6 @@ plot "$tmp/table.txt" using 2:1:3 with image, \
      "" using 2:1:(sprintf("%.2f", \$3)) with labels
 unset multiplot
 GP
+} | gnuplot > "$tmp/out.png"
 mv "$tmp/out.png" "$png"
 echo "picture: $png"
