@@ -236,6 +236,11 @@ int nn_set_norm_meta(vx_net *net, const char *name, const char *value, vx_error 
 /* Zeroed, 64-byte aligned floats; free with free(). */
 void *nn_aligned_alloc(size_t floats, vx_error *err);
 
+/* The network an architecture describes, its tensors declared but nothing allocated (nn_arch.c);
+ * nn_net_alloc_params then carves them, and their gradients, from one allocation each. */
+vx_net *nn_net_parse(const char *arch, vx_error *err);
+int nn_net_alloc_params(vx_net *net, vx_error *err);
+
 /* --------------------------------------------------------- model files */
 
 /* An extra tensor saved beside the network's own (optimiser state in checkpoints). */

@@ -22,7 +22,7 @@ fuzz: $(FUZZ_DIR)/fuzz-stream $(FUZZ_DIR)/corpus/.seeded
 # `make fuzz-model` and `make fuzz-arch` (part of `make fuzz`): the model loader and the
 # architecture parser. The model target fixes up the file-size field and the checksum itself,
 # so mutations reach the directory, metadata and tensors; networks are limited to 64 MiB (model) and 4 MiB (arch).
-NN_FUZZ_SRC = lib/nn_model.c lib/nn_layers.c lib/nn_gemm.c lib/nn_input.c lib/nn_train.c lib/stream.c lib/classes.c \
+NN_FUZZ_SRC = $(wildcard lib/nn_*.c) lib/stream.c lib/classes.c \
               lib/util.c
 .PHONY: fuzz-model fuzz-arch
 fuzz: fuzz-model fuzz-arch
