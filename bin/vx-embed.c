@@ -6,9 +6,7 @@
 #include "vx_nn.h"
 #include "vx_song.h"
 
-#include <dirent.h>
 #include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -74,96 +72,6 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     cmd->ninputs = argc - optind;
 }
 
-/* The song paths to embed, gathered first so progress knows the total. */
-struct list {
-    char **paths;
-    size_t n, cap;
-};
-
-static void list_add(struct list *l, const char *path)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->paths = realloc(l->paths, l->cap * sizeof *l->paths);
-        if (!l->paths)
-            vx_die(prog, 1, "out of memory");
-    }
-    if (!(l->paths[l->n++] = strdup(path)))
-        vx_die(prog, 1, "out of memory");
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int same_ascii_nocase(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++)
-        if ((*a | 0x20) != (*b | 0x20))
-            return 0;
-    return *a == *b;
-}
-
-/* Audio by file name, for files found in folders (files named on the command line are always tried). */
-static int audio_name(const char *name)
-{
-    static const char *ext[] = {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".au", ".wma"};
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t m = strlen(ext[i]);
-        if (n > m && same_ascii_nocase(name + n - m, ext[i]))
-            return 1;
-    }
-    return 0;
-}
-
-/* Adds path, or the audio files under it, in name order. */
-static void gather(struct list *l, const char *path, int named)
-{
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (named || audio_name(path))
-            list_add(l, path); /* an unreadable file is reported when it is embedded */
-        return;
-    }
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "%s: warning: cannot read the folder %s\n", prog, path);
-        return;
-    }
-    struct list here = {0};
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.') {
-            size_t n = strlen(path) + strlen(de->d_name) + 2;
-            char *sub = malloc(n);
-            if (!sub)
-                vx_die(prog, 1, "out of memory");
-            snprintf(sub, n, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
-            list_add(&here, sub);
-            free(sub);
-        }
-    closedir(d);
-    qsort(here.paths, here.n, sizeof *here.paths, by_name);
-    for (size_t i = 0; i < here.n; i++) {
-        gather(l, here.paths[i], 0);
-        free(here.paths[i]);
-    }
-    free(here.paths);
-}
-
-static void gather_stdin(struct list *l)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, stdin)) > 0) {
-        if (line[len - 1] == '\n')
-            line[--len] = 0;
-        if (len)
-            gather(l, line, 1);
-    }
-    free(line);
-}
-
 int main(int argc, char **argv)
 {
     struct cmdline cmd;
@@ -192,13 +100,11 @@ int main(int argc, char **argv)
     if (!b)
         vx_die(prog, 1, "%s", err.msg);
 
-    struct list songs = {0};
-    for (int i = 0; i < cmd.ninputs; i++) {
-        if (!strcmp(cmd.inputs[i], "-"))
-            gather_stdin(&songs);
-        else
-            gather(&songs, cmd.inputs[i], 1);
-    }
+    vx_song_files songs = {.warn = prog};
+    for (int i = 0; i < cmd.ninputs; i++)
+        if ((vx_is_stdin(cmd.inputs[i]) ? vx_song_files_read(&songs, stdin, "stdin", &err)
+                                         : vx_song_files_add(&songs, cmd.inputs[i], &err)) < 0)
+            vx_die(prog, 1, "%s", err.msg);
     vx_progress pr;
     vx_progress_init(&pr, prog, cmd.progress);
     size_t embedded = 0, kept = 0, skipped = 0, dropped = 0, seen_old = 0;
@@ -247,9 +153,7 @@ int main(int argc, char **argv)
         dropped = vx_index_count(old) - seen_old;
     fprintf(stderr, "%s: %zu embedded, %zu kept, %zu dropped, %zu skipped: %zu songs in %s\n", prog, embedded, kept,
             dropped, skipped, written, cmd.output);
-    for (size_t i = 0; i < songs.n; i++)
-        free(songs.paths[i]);
-    free(songs.paths);
+    vx_song_files_free(&songs);
     vx_index_builder_free(b);
     vx_index_close(old);
     vx_song_embedder_free(em);

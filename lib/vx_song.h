@@ -166,6 +166,23 @@ double vx_match_similarity(enum vx_match_space space, const float *a, const floa
 int vx_match_run(const vx_index *ix, const vx_match_opts *o, const float *target, vx_match_result *results,
                  int *nresults, vx_error *err);
 
+/* ------------------------------------------------------------- a library's files */
+
+/* The song files to embed, gathered before any is read so that progress knows the total. */
+typedef struct vx_song_files {
+    char **paths;
+    size_t n, cap;
+    const char *warn; /* a program's name: folders that cannot be read are warned of, not fatal */
+} vx_song_files;
+/* A file is added as named (it is read, and reported if unreadable, when embedded); a folder adds
+ * the audio files below it (vx_audio_file_name), in name order, dot files left out. */
+int vx_song_files_add(vx_song_files *l, const char *path, vx_error *err);
+/* Adds each non-empty line of f as vx_song_files_add does. */
+int vx_song_files_read(vx_song_files *l, FILE *f, const char *where, vx_error *err);
+void vx_song_files_free(vx_song_files *l);
+/* Whether a file name ends in an audio extension (.mp3, .flac, .ogg, .wav, ... in any case). */
+int vx_audio_file_name(const char *name);
+
 /* -------------------------------------------------------------------- embedding */
 
 /* Songs to their place: decode (streaming), log-mel segments, the music model over batches of
