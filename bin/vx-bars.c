@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     if (!f)
         vx_die(prog, 1, "%s", err.msg);
     vx_reader rd;
-    vx_reader_init(&rd, f, strcmp(cmd.input, "-") ? cmd.input : "stdin");
+    vx_reader_init(&rd, f, vx_input_name(cmd.input));
     vx_record r;
     vx_record_init(&r);
     int got, pending = 0;

@@ -147,7 +147,7 @@ static int emit_chunks(struct run *run, const char *path, size_t chunk, int labe
 /* Whether --chunk applies to path: an audio file (not standard input, not an image). */
 static int chunked(const struct run *run, const char *path, vx_error *err)
 {
-    if (!run->chunk || strcmp(path, "-") == 0)
+    if (!run->chunk || vx_is_stdin(path))
         return 0;
     return vx_audio_sniff_file(path, err);
 }

@@ -269,12 +269,11 @@ static int process_input(struct job *job, const char *path, vx_record *r, vx_err
     if (!f)
         return -1;
     int is_stdin = f == stdin, rc = 0, more;
-    const char *where = is_stdin ? "stdin" : path;
-    /* The first byte tells an image ('P' or PNG's 0x89) from a stream ("VXTS"). */
-    int first = getc(f);
-    if (first != EOF && ungetc(first, f) == EOF)
-        rc = vx_fail(err, "%s: cannot push back a byte", where);
-    if (rc == 0 && (first == 'P' || first == 0x89)) {
+    const char *where = vx_input_name(path);
+    int first, image = vx_peek_image(f, where, &first, err);
+    if (image < 0)
+        rc = -1;
+    if (image == 1) {
         vx_decoder dec;
         vx_decode_opts o;
         vx_decode_opts_init(&o);

@@ -110,15 +110,10 @@ struct run {
     vx_record *recs;      /* one batch of input records */
     float *x, *probs;
     vx_record outrec;
-    long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
+    vx_confusion confusion, song_confusion;
     size_t unlabelled;
-    /* The song whose segments are being summed (song= metadata), and the songs judged so far. */
-    char song[VX_MAX_TEXT];
-    int song_label;
-    size_t song_segments;
-    double song_sum[VX_NET_MAX_CLASSES];
-    long song_confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
-    size_t songs;
+    vx_song_mean song; /* the song whose segments are being summed */
+    size_t songs;      /* and the songs judged so far */
     vx_output output;
 };
 
@@ -129,22 +124,14 @@ static _Noreturn void fail(struct run *run, const char *msg)
     vx_die(prog, 1, "%s", msg);
 }
 
-static int argmax(const float *p, int classes)
-{
-    int best = 0;
-    for (int k = 1; k < classes; k++)
-        best = p[k] > p[best] ? k : best;
-    return best;
-}
-
 /* One result, of a segment or a whole song: counted, or written as text or as a record. */
-static void emit(struct run *run, const char *key, int label, const float *p, long (*confusion)[VX_NET_MAX_CLASSES])
+static void emit(struct run *run, const char *key, int label, const float *p, vx_confusion *confusion)
 {
     vx_error err;
     if (run->cmd->eval) {
         if (label >= 0 && label < run->classes)
-            confusion[label][argmax(p, run->classes)]++;
-        else if (confusion == run->confusion)
+            vx_confusion_add(confusion, label, p, 1);
+        else if (confusion == &run->confusion)
             run->unlabelled++;
     } else if (run->cmd->text) {
         fprintf(run->out, "%s\t", key);
@@ -167,36 +154,11 @@ static void emit(struct run *run, const char *key, int label, const float *p, lo
     }
 }
 
-/* The song summed so far, as the mean of its segments' probabilities. */
-static void finish_song(struct run *run)
+/* A song judged from the mean of its segments' probabilities. */
+static void emit_song(struct run *run, const vx_song_result *song)
 {
-    if (!run->song_segments)
-        return;
-    float p[VX_NET_MAX_CLASSES];
-    for (int k = 0; k < run->classes; k++)
-        p[k] = (float)(run->song_sum[k] / (double)run->song_segments);
-    if (run->cmd->eval || run->cmd->songs)
-        emit(run, run->song, run->song_label, p, run->song_confusion);
+    emit(run, song->name, song->label, song->probs, &run->song_confusion);
     run->songs++;
-    run->song_segments = 0;
-    memset(run->song_sum, 0, sizeof run->song_sum);
-}
-
-/* Segments carry their song's name (song=); a record without one is a song of its own. */
-static void add_to_song(struct run *run, const vx_record *r, const float *p)
-{
-    char song[VX_MAX_TEXT];
-    if (!vx_record_get_meta(r, "song", song, sizeof song))
-        snprintf(song, sizeof song, "%s", r->key);
-    if (run->song_segments && strcmp(song, run->song) != 0)
-        finish_song(run);
-    if (!run->song_segments) {
-        snprintf(run->song, sizeof run->song, "%s", song);
-        run->song_label = r->label;
-    }
-    for (int k = 0; k < run->classes; k++)
-        run->song_sum[k] += p[k];
-    run->song_segments++;
 }
 
 static void flush_batch(struct run *run, int n)
@@ -216,61 +178,33 @@ static void flush_batch(struct run *run, int n)
                 snprintf(err.msg, sizeof err.msg, "%s: the model gave a probability of %g", r->key, p[k]);
                 fail(run, err.msg);
             }
+        vx_song_result song;
         if (!run->cmd->songs)
-            emit(run, r->key, r->label, p, run->confusion);
-        if (run->cmd->eval || run->cmd->songs)
-            add_to_song(run, r, p);
+            emit(run, r->key, r->label, p, &run->confusion);
+        if ((run->cmd->eval || run->cmd->songs) && vx_song_mean_add(&run->song, r, p, &song))
+            emit_song(run, &song);
     }
 }
 
-static const char *class_label(const struct run *run, int k, char *buf, size_t size)
+static void finish_song(struct run *run)
 {
-    /* Names come from the model's classes= metadata, else the index. */
-    if (!vx_classes_name(run->class_meta, k, buf, size))
-        snprintf(buf, size, "%d", k);
-    return buf;
-}
-
-/* The confusion matrix with each class's recall, then the number judged and the accuracy. */
-static long print_matrix(const struct run *run, long (*confusion)[VX_NET_MAX_CLASSES], const char *what)
-{
-    FILE *f = run->out;
-    char name[64];
-    long total = 0, right = 0;
-    fprintf(f, "true\\predicted");
-    for (int k = 0; k < run->classes; k++)
-        fprintf(f, "\t%s", class_label(run, k, name, sizeof name));
-    fprintf(f, "\trecall\n");
-    for (int t = 0; t < run->classes; t++) {
-        long row = 0;
-        fprintf(f, "%s", class_label(run, t, name, sizeof name));
-        for (int k = 0; k < run->classes; k++) {
-            fprintf(f, "\t%ld", confusion[t][k]);
-            row += confusion[t][k];
-        }
-        fprintf(f, "\t%.4f\n", row ? (double)confusion[t][t] / (double)row : 0.0);
-        total += row;
-        right += confusion[t][t];
-    }
-    if (run->unlabelled && confusion == run->confusion)
-        fprintf(f, "unlabelled\t%zu (not counted)\n", run->unlabelled);
-    fprintf(f, "%s\t%ld\n", what, total);
-    fprintf(f, "accuracy\t%.4f\n", total ? (double)right / (double)total : 0.0);
-    return total;
+    vx_song_result song;
+    if (vx_song_mean_finish(&run->song, &song))
+        emit_song(run, &song);
 }
 
 /* Per image (or segment); when segments were grouped into fewer songs, per song after it. */
 static void print_eval(struct run *run)
 {
     finish_song(run);
-    long images = print_matrix(run, run->confusion, "images");
+    long images = vx_confusion_write(run->out, &run->confusion, run->class_meta, "images", run->unlabelled);
     if (images == 0) {
         vx_output_abort(&run->output);
         vx_die(prog, 1, "--eval: no record had a label the model knows");
     }
     if (run->songs < (size_t)images) {
         fputc('\n', run->out);
-        print_matrix(run, run->song_confusion, "songs");
+        vx_confusion_write(run->out, &run->song_confusion, run->class_meta, "songs", 0);
     }
 }
 
@@ -292,6 +226,9 @@ int main(int argc, char **argv)
     if (vx_net_check_arch(vx_net_get_meta(run.net, "arch"), cmd.batch < 64 ? cmd.batch : 64, 0, &err) < 0)
         vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.model, err.msg);
     vx_net_shape(run.net, run.dim, &run.classes, NULL);
+    vx_confusion_init(&run.confusion, run.classes);
+    vx_confusion_init(&run.song_confusion, run.classes);
+    vx_song_mean_init(&run.song, run.classes);
     /* The model says how it was meant to be run (checked when it was loaded); the command line
      * overrides it. */
     const char *views = vx_net_get_meta(run.net, "views");
@@ -301,12 +238,14 @@ int main(int argc, char **argv)
         vx_die(prog, 1, "%s: %s", cmd.model, err.msg);
     const char *cm = vx_net_get_meta(run.net, "classes");
     run.class_meta = cm ? strdup(cm) : NULL;
-    size_t per = (size_t)run.dim[0] * run.dim[1] * run.dim[2];
-    run.recs = calloc((size_t)cmd.batch, sizeof *run.recs);
-    run.x = malloc((size_t)cmd.batch * per * sizeof(float));
-    run.probs = malloc((size_t)cmd.batch * (size_t)run.classes * sizeof(float));
-    if (!run.recs || !run.x || !run.probs)
+    if (cm && !run.class_meta)
         vx_die(prog, 1, "out of memory");
+    size_t per = (size_t)run.dim[0] * run.dim[1] * run.dim[2];
+    run.recs = vx_calloc((size_t)cmd.batch, sizeof *run.recs, &err);
+    run.x = run.recs ? vx_calloc((size_t)cmd.batch * per, sizeof(float), &err) : NULL;
+    run.probs = run.x ? vx_calloc((size_t)cmd.batch * (size_t)run.classes, sizeof(float), &err) : NULL;
+    if (!run.probs)
+        vx_die(prog, 1, "%s", err.msg);
     for (int i = 0; i < cmd.batch; i++)
         vx_record_init(&run.recs[i]);
     vx_record_init(&run.outrec);
@@ -322,7 +261,7 @@ int main(int argc, char **argv)
         if (!f)
             fail(&run, err.msg);
         vx_reader rd;
-        vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
+        vx_reader_init(&rd, f, vx_input_name(inputs[i]));
         int got;
         while ((got = vx_reader_next(&rd, &run.recs[n], &err)) == 1)
             if (++n == cmd.batch) {

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         if (!f)
             vx_die(prog, 1, "%s", err.msg);
         vx_reader rd;
-        vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
+        vx_reader_init(&rd, f, vx_input_name(inputs[i]));
         int got;
         while ((got = vx_reader_next(&rd, &r, &err)) == 1) {
             if (total++ == 0 && vx_record_get_meta(&r, "classes", classes, sizeof classes))

@@ -238,7 +238,7 @@ static void answer_stream(struct run *run, const char *input)
     FILE *f = vx_open_input(input, &err);
     if (!f)
         fail(run, "%s", err.msg);
-    const char *where = strcmp(input, "-") ? input : "stdin";
+    const char *where = vx_input_name(input);
     vx_reader rd;
     vx_record r;
     vx_reader_init(&rd, f, where);

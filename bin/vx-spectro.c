@@ -194,7 +194,7 @@ static int spectro_all(struct run *run, vx_error *err)
         if (!f)
             return -1;
         vx_reader rd;
-        vx_reader_init(&rd, f, strcmp(inputs[i], "-") ? inputs[i] : "stdin");
+        vx_reader_init(&rd, f, vx_input_name(inputs[i]));
         int got;
         while ((got = vx_reader_next(&rd, &run->in, err)) == 1)
             if (take_record(run, err) < 0) {

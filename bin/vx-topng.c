@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     vx_reader rd;
     vx_record r;
     vx_record_init(&r);
-    vx_reader_init(&rd, f, strcmp(cmd.input, "-") ? cmd.input : "stdin");
+    vx_reader_init(&rd, f, vx_input_name(cmd.input));
     int got = find_record(&rd, &cmd, &r, &err);
     vx_close_input(f);
     if (got == 0) {

@@ -4,9 +4,7 @@
 #include "vx.h"
 #include "vx_nn.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +116,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
         {"max-memory", required_argument, NULL, OPT_MAXMEM}, {NULL, 0, NULL, 0}};
     int c;
+    vx_error err;
     memset(cmd, 0, sizeof *cmd);
     vx_train_defaults(&cmd->opts);
     vx_train_opts *o = &cmd->opts;
@@ -149,9 +148,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_FMASK: o->freq_mask = (int)whole(optarg, "--freq-mask", 0, 100000); break;
         case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
         case OPT_NORM:
-            if (strcmp(optarg, "scalar") && strcmp(optarg, "bands") && strcmp(optarg, "scalar,segment") &&
-                strcmp(optarg, "bands,segment"))
-                vx_die(prog, 2, "--norm: '%s' is not scalar, bands, scalar,segment or bands,segment", optarg);
+            if (vx_input_norm_check(optarg, &err) < 0)
+                vx_die(prog, 2, "--norm: %s", err.msg);
             cmd->norm = optarg;
             break;
         case OPT_ERASE: o->erase = num(optarg, "--erase", 0, 1); break;
@@ -161,7 +159,6 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_INIT: cmd->init = optarg; break;
         case OPT_VIEWS: {
             vx_views views;
-            vx_error err;
             if (vx_views_parse(optarg, &views, &err) < 0)
                 vx_die(prog, 2, "--views: %s", err.msg);
             vx_views_format(&views, cmd->views, sizeof cmd->views);
@@ -215,127 +212,42 @@ static void read_set(vx_imageset *d, const char *path)
 {
     vx_error err;
     FILE *f = vx_open_input(path, &err);
-    if (!f || vx_imageset_read(d, f, strcmp(path, "-") ? path : "stdin", &err) < 0)
+    if (!f || vx_imageset_read(d, f, vx_input_name(path), &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     vx_close_input(f);
     if (d->n == 0)
         vx_die(prog, 1, "%s: no images", path);
 }
 
-static void set_class_weights(const struct cmdline *cmd, const vx_imageset *d, int classes, vx_train_opts *o)
-{
-    if (!cmd->class_weights)
-        return;
-    o->use_class_weights = 1;
-    if (strcmp(cmd->class_weights, "balanced") == 0) {
-        size_t count[VX_NET_MAX_CLASSES] = {0};
-        for (size_t i = 0; i < d->n; i++)
-            count[d->labels[i]]++;
-        for (int k = 0; k < classes; k++)
-            o->class_weights[k] = count[k] ? (float)((double)d->n / (double)(classes * count[k])) : 0.0f;
-        return;
-    }
-    int given = vx_classes_count(cmd->class_weights);
-    if (given != classes)
-        vx_die(prog, 2, "--class-weights: %d weights given, the network has %d classes (or say 'balanced')", given,
-               classes);
-    const char *p = cmd->class_weights;
-    for (int k = 0; k < classes; k++) {
-        char *end;
-        double w = strtod(p, &end);
-        if (end == p || *end != (k + 1 < classes ? ',' : '\0'))
-            vx_die(prog, 2, "--class-weights: weight %d, '%.*s', is not a number", k + 1, (int)strcspn(p, ","), p);
-        if (!(w >= 0 && w <= 1000))
-            vx_die(prog, 2, "--class-weights: weight %d, %g, is out of range [0, 1000]", k + 1, w);
-        o->class_weights[k] = (float)w;
-        p = end + 1;
-    }
-}
-
-/* The class names go from the stream (its classes= metadata) into the model; without them a
- * seven-class net is taken to read the seven emotions. */
-static void set_classes(vx_net *net, const vx_imageset *d, int classes)
-{
-    char names[VX_MAX_TEXT] = "";
-    vx_error err;
-    if (d->classes) {
-        int count = 1;
-        for (const char *p = d->classes; *p; p++)
-            count += *p == ',';
-        if (count != classes)
-            vx_die(prog, 1, "the stream's classes '%s' are %d but the network has %d outputs", d->classes, count,
-                   classes);
-        snprintf(names, sizeof names, "%s", d->classes);
-    } else if (classes == VX_NCLASSES) {
-        for (int k = 0; k < classes; k++)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", vx_class_name(k));
-    }
-    if (names[0] && vx_net_set_meta(net, "classes", names, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-}
-
-static void meta(vx_net *net, const char *name, const char *fmt, double v)
-{
-    char buf[64];
-    vx_error err;
-    snprintf(buf, sizeof buf, fmt, v);
-    if (vx_net_set_meta(net, name, buf, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-}
-
-/* The command line that trained the model, for the record (truncated if very long). Thread count
- * and progress are left out: they never change the model, which stays the same byte for byte. */
-static void set_options_meta(vx_net *net, int argc, char **argv)
-{
-    char line[1024] = "";
-    size_t used = 0;
-    for (int i = 1; i < argc && used < sizeof line; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--progress") == 0 || strncmp(a, "--threads=", 10) == 0 || (strncmp(a, "-j", 2) == 0 && a[2]))
-            continue;
-        if (strcmp(a, "--threads") == 0 || strcmp(a, "-j") == 0) {
-            i++;
-            continue;
-        }
-        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", used ? " " : "", a);
-    }
-    vx_error err;
-    if (vx_net_set_meta(net, "train_options", line, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-}
-
-/* After a resume, keeps the log's header and the lines of finished epochs only. */
-static FILE *open_log(const char *path, int done)
-{
-    if (done == 0) {
-        FILE *f = fopen(path, "w");
-        if (!f)
-            vx_die(prog, 1, "cannot create %s: %s", path, strerror(errno));
-        fputs("epoch\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tseconds\timages_per_s\n", f);
-        return f;
-    }
-    char *old = access(path, R_OK) == 0 ? read_text_file(path, "training log") : NULL;
-    vx_output out;
-    vx_error err;
-    if (vx_output_open(&out, path, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-    for (char *line = old, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        if (line[0] < '0' || line[0] > '9' || atoi(line) <= done)
-            fprintf(out.file, "%s\n", line);
-    }
-    free(old);
-    if (vx_output_commit(&out, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-    FILE *f = fopen(path, "a");
-    if (!f)
-        vx_die(prog, 1, "cannot open %s: %s", path, strerror(errno));
-    return f;
-}
-
 static void show_progress(void *ctx, size_t done, size_t total) { vx_progress_update(ctx, "images", done, total); }
+
+/* One epoch: trained, validated, recorded in the model, checkpointed, logged, and told. */
+static void run_epoch(const struct cmdline *cmd, vx_trainer *t, vx_net *net, const vx_imageset *train,
+                      const vx_imageset *val, int epoch, double *best, vx_train_log *log)
+{
+    vx_error err;
+    vx_progress progress;
+    vx_progress_init(&progress, prog, cmd->progress);
+    vx_epoch_stats st;
+    if (vx_train_epoch(t, train, epoch, &st, show_progress, &progress, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    vx_progress_done(&progress);
+    vx_eval ev = {0};
+    if (cmd->val && vx_net_evaluate(net, val, &ev, &err) < 0)
+        vx_die(prog, 1, "%s", err.msg);
+    int new_best = vx_net_record_epoch(net, epoch, &st, cmd->val ? &ev : NULL, best, &err);
+    if (new_best < 0 || (new_best && cmd->best && vx_net_save(net, cmd->best, &err) < 0) ||
+        (cmd->checkpoint && vx_trainer_save(t, cmd->checkpoint, epoch, &err) < 0) ||
+        (log && vx_train_log_epoch(log, epoch, &st, cmd->val ? &ev : NULL, &err) < 0))
+        vx_die(prog, 1, "%s", err.msg);
+    if (progress.enabled || cmd->progress) {
+        char acc[32] = "";
+        if (cmd->val)
+            snprintf(acc, sizeof acc, " val_acc %.4f", ev.acc);
+        fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s %.0f images/s lr %.2g\n", prog, epoch,
+                cmd->opts.epochs, st.loss, st.acc, acc, st.images_per_s, st.lr);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -364,7 +276,8 @@ int main(int argc, char **argv)
         read_set(&val, cmd.val);
     int classes;
     vx_net_shape(net, NULL, &classes, NULL);
-    set_class_weights(&cmd, &train, classes, &cmd.opts);
+    if (cmd.class_weights && vx_train_class_weights(&cmd.opts, cmd.class_weights, &train, classes, &err) < 0)
+        vx_die(prog, 2, "--class-weights: %s", err.msg);
     vx_trainer *t = vx_trainer_create(net, &cmd.opts, &err);
     if (!t)
         vx_die(prog, 1, "%s", err.msg);
@@ -375,68 +288,31 @@ int main(int argc, char **argv)
             vx_die(prog, 1, "%s", err.msg);
         fprintf(stderr, "%s: resuming after epoch %d of %d\n", prog, done, cmd.opts.epochs);
     } else {
-        if (cmd.init) /* fine-tuning keeps the normalisation the weights were trained with */
-            vx_net_set_meta(net, "init_model", cmd.init, &err);
-        else if (vx_net_fit_input(net, &train, cmd.norm, &err) < 0)
+        /* Fine-tuning keeps the normalisation the weights were trained with. */
+        if (cmd.init ? vx_net_set_meta(net, "init_model", cmd.init, &err) < 0
+                     : vx_net_fit_input(net, &train, cmd.norm, &err) < 0)
             vx_die(prog, 1, "%s", err.msg);
-        set_classes(net, &train, classes);
-        if (vx_net_set_meta(net, "train_data", cmd.input, &err) < 0)
+        if (vx_net_record_data(net, &train, cmd.input, cmd.opts.seed, &err) < 0)
             vx_die(prog, 1, "%s", err.msg);
-        meta(net, "seed", "%.0f", (double)cmd.opts.seed);
-        meta(net, "train_images", "%.0f", (double)train.n);
     }
     /* After a resume too: the run that finishes the model is the one to record (a resume may
      * extend --epochs, which leaves the earlier epochs unchanged under a constant schedule). */
-    set_options_meta(net, argc, argv);
-    meta(net, "epochs", "%.0f", cmd.opts.epochs);
-    if (cmd.views[0] && vx_net_set_meta(net, "views", cmd.views, &err) < 0)
-        vx_die(prog, 1, "%s", err.msg);
-    if (cmd.opts.augment == VX_AUGMENT_AUDIO &&
-        vx_net_set_meta(net, "augment", augment_names[cmd.opts.augment], &err) < 0)
+    if (vx_net_record_command(net, argc, argv, &err) < 0 ||
+        vx_net_set_meta_number(net, "epochs", "%.0f", cmd.opts.epochs, &err) < 0 ||
+        (cmd.views[0] && vx_net_set_meta(net, "views", cmd.views, &err) < 0) ||
+        (cmd.opts.augment == VX_AUGMENT_AUDIO &&
+         vx_net_set_meta(net, "augment", augment_names[cmd.opts.augment], &err) < 0))
         vx_die(prog, 1, "%s", err.msg);
     /* The best accuracy so far belongs to this run: carried over a resume, not from --init. */
-    const char *best_text = done ? vx_net_get_meta(net, "best_val_acc") : NULL;
-    double best = best_text ? atof(best_text) : -1;
-    FILE *log = cmd.log ? open_log(cmd.log, done) : NULL;
-    vx_progress progress;
-    for (int epoch = done + 1; epoch <= cmd.opts.epochs; epoch++) {
-        vx_progress_init(&progress, prog, cmd.progress);
-        vx_epoch_stats st;
-        if (vx_train_epoch(t, &train, epoch, &st, show_progress, &progress, &err) < 0)
-            vx_die(prog, 1, "%s", err.msg);
-        vx_progress_done(&progress);
-        vx_eval ev = {0};
-        if (cmd.val && vx_net_evaluate(net, &val, &ev, &err) < 0)
-            vx_die(prog, 1, "%s", err.msg);
-        meta(net, "train_acc", "%.4f", st.acc);
-        if (cmd.val) {
-            meta(net, "val_acc", "%.4f", ev.acc);
-            if (ev.acc > best) {
-                best = ev.acc;
-                meta(net, "best_val_acc", "%.4f", best);
-                meta(net, "best_epoch", "%.0f", epoch);
-                if (cmd.best && vx_net_save(net, cmd.best, &err) < 0)
-                    vx_die(prog, 1, "%s", err.msg);
-            }
-        }
-        if (cmd.checkpoint && vx_trainer_save(t, cmd.checkpoint, epoch, &err) < 0)
-            vx_die(prog, 1, "%s", err.msg);
-        if (log) {
-            fprintf(log, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\t%.1f\n", epoch, st.loss, st.acc, cmd.val ? ev.loss : 0.0,
-                    cmd.val ? ev.acc : 0.0, st.seconds, st.images_per_s);
-            fflush(log);
-        }
-        if (progress.enabled || cmd.progress) {
-            char val[32] = "";
-            if (cmd.val)
-                snprintf(val, sizeof val, " val_acc %.4f", ev.acc);
-            fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s %.0f images/s lr %.2g\n", prog, epoch,
-                    cmd.opts.epochs, st.loss, st.acc, val, st.images_per_s, st.lr);
-        }
-    }
-    if (log && fclose(log) != 0)
-        vx_die(prog, 1, "error writing %s", cmd.log);
-    if (vx_net_save(net, cmd.output, &err) < 0)
+    double best = -1;
+    if (done && vx_net_best_so_far(net, &best, &err) < 0)
+        vx_die(prog, 1, "%s: %s", cmd.checkpoint, err.msg);
+    vx_train_log *log = cmd.log ? vx_train_log_open(cmd.log, done, &err) : NULL;
+    if (cmd.log && !log)
+        vx_die(prog, 1, "%s", err.msg);
+    for (int epoch = done + 1; epoch <= cmd.opts.epochs; epoch++)
+        run_epoch(&cmd, t, net, &train, &val, epoch, &best, log);
+    if (vx_train_log_close(log, &err) < 0 || vx_net_save(net, cmd.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     vx_trainer_free(t);
     vx_net_free(net);

@@ -230,7 +230,7 @@ static size_t expected_samples(const sox_format_t *in, const vx_decode_opts *o, 
 int vx_audio_read(const char *path, const void *data, size_t size, const vx_decode_opts *o, vx_record *r,
                   vx_error *err)
 {
-    const char *where = path ? path : "stdin";
+    const char *where = vx_input_name(path);
     const char *type = type_hint(path, data, size);
     sox_failure[0] = '\0';
     sox_format_t *in = data ? sox_open_mem_read((void *)data, size, NULL, NULL, type)
@@ -313,8 +313,8 @@ int vx_audio_open(vx_audio_stream **out, const char *path, const void *data, siz
                   const vx_decode_opts *o, vx_error *err)
 {
     *out = NULL;
-    const char *where = path ? path : "stdin";
-    if (!data && (!path || strcmp(path, "-") == 0))
+    const char *where = vx_input_name(path);
+    if (!data && vx_is_stdin(path))
         return vx_fail(err, "stdin: the streaming decoder reads files, not standard input");
     vx_audio_stream *s = vx_calloc(1, sizeof *s, err);
     if (!s)

@@ -27,6 +27,16 @@ enum vx_media vx_media_sniff(const unsigned char *head, size_t n)
     return VX_MEDIA_OTHER;
 }
 
+int vx_peek_image(FILE *f, const char *where, int *first, vx_error *err)
+{
+    int c = getc(f);
+    *first = c;
+    /* One byte is all stdio promises to push back. */
+    if (c != EOF && ungetc(c, f) == EOF)
+        return vx_fail(err, "%s: cannot push back a byte", where);
+    return c == 'P' || c == 0x89;
+}
+
 void vx_decoder_init(vx_decoder *d, const vx_decode_opts *o)
 {
     memset(d, 0, sizeof *d);
@@ -131,11 +141,11 @@ static int decode_whole(vx_decoder *d, FILE *f, const char *path, const char *wh
 
 int vx_decode_file(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
 {
-    int from_stdin = !path || strcmp(path, "-") == 0;
+    int from_stdin = vx_is_stdin(path);
     FILE *f = vx_open_input(from_stdin ? NULL : path, err);
     if (!f)
         return -1;
-    int rc = decode_whole(d, f, path, from_stdin ? "stdin" : path, r, err);
+    int rc = decode_whole(d, f, path, vx_input_name(path), r, err);
     vx_close_input(f);
     return rc;
 }
@@ -149,11 +159,12 @@ int vx_decode_image_next(vx_decoder *d, FILE *f, const char *where, vx_record *r
         d->images = 0;
         return ferror(f) ? vx_fail(err, "%s: read error: %s", where, strerror(errno)) : 0;
     }
-    /* One byte is all stdio promises to push back; 'P' and 0x89 are enough to choose the reader,
-     * which then checks the whole signature. */
     if (ungetc(c, f) == EOF)
         return vx_fail(err, "%s: cannot push back a byte", where);
-    if (c != 'P' && c != 0x89)
+    int image = vx_peek_image(f, where, &c, err);
+    if (image < 0)
+        return -1;
+    if (!image)
         return vx_fail(err, "%s: not a PNG or PNM image (first byte 0x%02x)", where, (unsigned)c);
     if (r->meta)
         r->meta[0] = '\0';
@@ -180,8 +191,8 @@ static int next_done(vx_decoder *d, int result)
 
 int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
 {
-    int from_stdin = !path || strcmp(path, "-") == 0;
-    const char *where = from_stdin ? "stdin" : path;
+    int from_stdin = vx_is_stdin(path);
+    const char *where = vx_input_name(path);
     if (d->finished) {
         d->finished = 0;
         return 0;
@@ -189,10 +200,10 @@ int vx_decode_next(vx_decoder *d, const char *path, vx_record *r, vx_error *err)
     if (!d->in) {
         if (!(d->in = vx_open_input(from_stdin ? NULL : path, err)))
             return -1;
-        int c = getc(d->in);
-        if (c != EOF && ungetc(c, d->in) == EOF)
-            return next_done(d, vx_fail(err, "%s: cannot push back a byte", where));
-        if (c != 'P' && c != 0x89) {
+        int c, image = vx_peek_image(d->in, where, &c, err);
+        if (image < 0)
+            return next_done(d, -1);
+        if (!image) {
             /* Not an image (or empty): one record of the whole input, read from where it stands
              * so that a pipe loses nothing. */
             int rc = decode_whole(d, d->in, path, where, r, err);

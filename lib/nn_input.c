@@ -55,6 +55,14 @@ static int parse_list(const char *name, const char *value, int n, int positive, 
     return 0;
 }
 
+int vx_input_norm_check(const char *mode, vx_error *err)
+{
+    if (strcmp(mode, "scalar") == 0 || strcmp(mode, "bands") == 0 || strcmp(mode, "bands,segment") == 0 ||
+        strcmp(mode, "scalar,segment") == 0)
+        return 0;
+    return vx_fail(err, "'%s' is not scalar, bands, scalar,segment or bands,segment", mode);
+}
+
 int nn_set_norm_meta(vx_net *net, const char *name, const char *value, vx_error *err)
 {
     int H = net->layer[0].h;
@@ -62,13 +70,12 @@ int nn_set_norm_meta(vx_net *net, const char *name, const char *value, vx_error 
         return parse_list(name, value, H, 0, &net->band_mean, err);
     if (strcmp(name, "input_band_std") == 0)
         return parse_list(name, value, H, 1, &net->band_std, err);
-    if (strcmp(value, "scalar") == 0 || strcmp(value, "bands") == 0 || strcmp(value, "bands,segment") == 0 ||
-        strcmp(value, "scalar,segment") == 0) {
-        net->norm_bands = strncmp(value, "bands", 5) == 0;
-        net->norm_segment = strstr(value, "segment") != NULL;
-        return 0;
-    }
-    return vx_fail(err, "metadata input_norm: '%s' is not scalar, bands, scalar,segment or bands,segment", value);
+    vx_error why;
+    if (vx_input_norm_check(value, &why) < 0)
+        return vx_fail(err, "metadata input_norm: %s", why.msg);
+    net->norm_bands = strncmp(value, "bands", 5) == 0;
+    net->norm_segment = strstr(value, "segment") != NULL;
+    return 0;
 }
 
 /* Sets a metadata value from a number, in the precision the model files have always held. */

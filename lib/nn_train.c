@@ -341,14 +341,16 @@ static void optimiser_step(vx_trainer *t, double lr)
         float wd = tn->decay ? (float)o->weight_decay : 0.0f, rate = (float)lr;
         size_t count = tn->count;
         if (o->optimizer == VX_ADAMW) {
-            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384))
+            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384) default(none)
+                      shared(count, p, g, m, v, b1, b2, bc1, bc2, eps, rate, wd))
             for (size_t i = 0; i < count; i++) {
                 m[i] = b1 * m[i] + (1 - b1) * g[i];
                 v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
                 p[i] -= rate * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
             }
         } else {
-            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384))
+            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384) default(none)
+                      shared(count, p, g, m, b1, rate, wd))
             for (size_t i = 0; i < count; i++) {
                 m[i] = b1 * m[i] + g[i] + wd * p[i];
                 p[i] -= rate * m[i];
@@ -425,7 +427,7 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
         }
         return;
     }
-    NN_PARALLEL_FOR
+    NN_PRAGMA(omp parallel for schedule(static) default(none) shared(net, d, order, n, o, epoch, labels, per, plane))
     for (int i = 0; i < n; i++) {
         size_t idx = order[i];
         labels[i] = d->labels[idx];
@@ -435,14 +437,6 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
     }
 }
 
-static int argmax(const float *p, int classes, int n, int b)
-{
-    int best = 0;
-    for (int k = 1; k < classes; k++)
-        if (p[(size_t)k * n + b] > p[(size_t)best * n + b])
-            best = k;
-    return best;
-}
 
 int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stats *st,
                    void (*progress)(void *ctx, size_t done, size_t total), void *ctx, vx_error *err)
@@ -485,7 +479,7 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
                            step % per_epoch + 1);
         }
         for (int b = 0; b < n; b++)
-            correct += argmax(p, classes, n, b) == t->labels[b];
+            correct += vx_argmax(p + b, classes, (size_t)n) == t->labels[b];
         loss_sum += loss * n;
         seen += (size_t)n;
         nn_net_backward(net, n);
@@ -525,6 +519,7 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
         return vx_fail(err, "out of memory");
     }
     int classes = net->layer[net->nlayers - 1].c;
+    vx_confusion_init(&ev->confusion, classes);
     double loss_sum = 0;
     size_t correct = 0;
     vx_train_opts plain = {.augment = VX_AUGMENT_NONE}; /* evaluation sees the samples as they are */
@@ -535,11 +530,8 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
         load_batch(net, d, order, n, &plain, 0, labels);
         const float *p = nn_net_forward(net, n, 0, 0);
         loss_sum += nn_xent(classes, n, p, labels, NULL, 0.0f, NULL) * n;
-        for (int b = 0; b < n; b++) {
-            int guess = argmax(p, classes, n, b);
-            correct += guess == labels[b];
-            ev->confusion[labels[b]][guess]++;
-        }
+        for (int b = 0; b < n; b++)
+            correct += vx_confusion_add(&ev->confusion, labels[b], p + b, (size_t)n) == labels[b];
     }
     free(order);
     free(labels);

@@ -149,9 +149,13 @@ const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_n
     return buf;
 }
 
+int vx_is_stdin(const char *path) { return !path || strcmp(path, "-") == 0; }
+
+const char *vx_input_name(const char *path) { return vx_is_stdin(path) ? "stdin" : path; }
+
 FILE *vx_open_input(const char *path, vx_error *err)
 {
-    if (!path || strcmp(path, "-") == 0)
+    if (vx_is_stdin(path))
         return stdin;
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -251,7 +255,7 @@ static void remove_stale_temps(const char *final)
 int vx_output_open(vx_output *out, const char *path, vx_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!path || strcmp(path, "-") == 0) {
+    if (!path || strcmp(path, "-") == 0) { /* "-" is standard output here */
         out->file = stdout;
         return 0;
     }

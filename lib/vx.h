@@ -95,7 +95,10 @@ int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
  * "unknown option '--foo'", "option '-b' needs a value". Pass optind and optopt. */
 const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_now, char *buf, size_t size);
 
-/* Opens a path for reading; "-" or NULL means stdin. */
+/* "-" or NULL means stdin, for every path a program reads; vx_input_name is what messages call it. */
+int vx_is_stdin(const char *path);
+const char *vx_input_name(const char *path);
+/* Opens a path for reading (vx_is_stdin: stdin). */
 FILE *vx_open_input(const char *path, vx_error *err);
 void vx_close_input(FILE *f);
 /* Reads the whole file at path into *data (malloc'd, with a NUL after its *len bytes), refusing

@@ -22,6 +22,11 @@ void vx_decode_opts_init(vx_decode_opts *o);
 /* What the first bytes of a file say it is; anything that is no image is left to libsox. */
 enum vx_media { VX_MEDIA_PNG, VX_MEDIA_PNM, VX_MEDIA_OTHER };
 enum vx_media vx_media_sniff(const unsigned char *head, size_t n);
+/* Whether what f holds next begins an image (its first byte 'P' or PNG's 0x89; the reader checks
+ * the whole signature), the byte read and pushed back into *first (EOF when f is at its end):
+ * 1 an image, 0 anything else, -1 when the byte cannot be pushed back. It tells images from
+ * tensor streams ("VXTS") and audio. */
+int vx_peek_image(FILE *f, const char *where, int *first, vx_error *err);
 
 /* OpenCV's fixed-point luma on 8-bit values: (9798 R + 19235 G + 3735 B + 16384) >> 15. */
 unsigned char vx_gray_from_rgb(unsigned char r, unsigned char g, unsigned char b);

@@ -77,6 +77,8 @@ void vx_imageset_free(vx_imageset *d);
  * "scalar"): one mean and deviation, or with "bands" one per band, and with ",segment" after
  * each sample's own band means are removed. */
 int vx_net_fit_input(vx_net *net, const vx_imageset *d, const char *mode, vx_error *err);
+/* Whether mode is one vx_net_fit_input takes: scalar, bands, scalar,segment or bands,segment. */
+int vx_input_norm_check(const char *mode, vx_error *err);
 
 /* Augmentation policies: none; image (mirror, shift, rotation, scale, random erasing); audio (a
  * random window in time, a random gain, SpecAugment time and frequency masks). */
@@ -118,12 +120,82 @@ int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *
 /* Restores a checkpoint of the same architecture; *epoch is the last finished epoch. */
 int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err);
 
-/* Loss, accuracy and confusion matrix [true][predicted] on a labelled set (no augmentation). */
+/* ------------------------------------------------------------ judging answers (nn_eval.c) */
+
+/* The class of the highest of p[0], p[stride], ... p[(classes-1)*stride]; the first on a tie. */
+int vx_argmax(const float *p, int classes, size_t stride);
+/* Counts [true][predicted] of judged inputs. */
+typedef struct vx_confusion {
+    int classes;
+    long count[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
+} vx_confusion;
+void vx_confusion_init(vx_confusion *c, int classes);
+/* Counts an input of class truth (0 <= truth < classes) whose probabilities are p (stride as
+ * vx_argmax); returns the class picked. */
+int vx_confusion_add(vx_confusion *c, int truth, const float *p, size_t stride);
+/* All inputs counted, and in *right (may be NULL) those picked right. */
+long vx_confusion_total(const vx_confusion *c, long *right);
+/* The matrix as vx-infer(1) writes it: a header of class names (from a classes= list, else the
+ * indices), one row per true class ending in its recall, "unlabelled N" when N > 0, then
+ * "WHAT total" and "accuracy X". Returns the total. */
+long vx_confusion_write(FILE *f, const vx_confusion *c, const char *class_names, const char *what,
+                        size_t unlabelled);
+
+/* A song's answer from its segments' answers: consecutive records with the same song= metadata
+ * (a record without one is a song of its own) averaged, the label taken from the first. */
+typedef struct vx_song_result {
+    char name[VX_MAX_TEXT];
+    int label;
+    size_t segments;
+    float probs[VX_NET_MAX_CLASSES];
+} vx_song_result;
+typedef struct vx_song_mean {
+    int classes;
+    char name[VX_MAX_TEXT];
+    int label;
+    size_t segments;
+    double sum[VX_NET_MAX_CLASSES];
+} vx_song_mean;
+void vx_song_mean_init(vx_song_mean *s, int classes);
+/* Adds a segment; when it begins another song, the one before is done: returns 1 with it in *finished. */
+int vx_song_mean_add(vx_song_mean *s, const vx_record *r, const float *p, vx_song_result *finished);
+/* The song being summed, if any: 1 with it in *song, 0 when there is none. */
+int vx_song_mean_finish(vx_song_mean *s, vx_song_result *song);
+
+/* Loss, accuracy and confusion matrix on a labelled set (no augmentation). */
 typedef struct vx_eval {
     size_t n;
     double loss, acc;
-    long confusion[VX_NET_MAX_CLASSES][VX_NET_MAX_CLASSES];
+    vx_confusion confusion;
 } vx_eval;
 int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *err);
+
+/* ------------------------------------------- a training run's records (nn_run.c, vx-train) */
+
+/* --class-weights: "balanced" (each class weighted by n / (classes * its count) in d) or one
+ * weight in [0, 1000] per class, comma-separated. */
+int vx_train_class_weights(vx_train_opts *o, const char *spec, const vx_imageset *d, int classes, vx_error *err);
+/* Metadata set from a number printed with fmt ("%.4f"). */
+int vx_net_set_meta_number(vx_net *net, const char *name, const char *fmt, double v, vx_error *err);
+/* What the model was trained on: classes (the stream's classes=, else the seven emotions for a
+ * seven-class net), train_data (data_name), seed and train_images. */
+int vx_net_record_data(vx_net *net, const vx_imageset *d, const char *data_name, uint64_t seed, vx_error *err);
+/* train_options: the command line that trained the model (up to 1 KiB), without the thread count
+ * and --progress, which never change the model. */
+int vx_net_record_command(vx_net *net, int argc, char **argv, vx_error *err);
+/* The best validation accuracy the model records (best_val_acc; -1 when none). */
+int vx_net_best_so_far(const vx_net *net, double *best, vx_error *err);
+/* After an epoch: train_acc, and with a validation (ev not NULL) val_acc and, when it beats *best,
+ * best_val_acc and best_epoch. Returns 1 for a new best, else 0 (-1 on error). */
+int vx_net_record_epoch(vx_net *net, int epoch, const vx_epoch_stats *st, const vx_eval *ev, double *best,
+                        vx_error *err);
+/* The training log: a header, then one line per epoch (epoch train_loss train_acc val_loss val_acc
+ * seconds images_per_s; val_* are 0 without a validation set), flushed as each epoch ends. After
+ * `done` epochs are resumed, the log is cut back to them and continued. */
+typedef struct vx_train_log vx_train_log;
+vx_train_log *vx_train_log_open(const char *path, int done, vx_error *err);
+int vx_train_log_epoch(vx_train_log *log, int epoch, const vx_epoch_stats *st, const vx_eval *ev, vx_error *err);
+/* Closes (NULL does nothing), reporting a write error. */
+int vx_train_log_close(vx_train_log *log, vx_error *err);
 
 #endif

@@ -105,8 +105,8 @@ ok "$([ $st = 2 ] && grep -qx "vx-train: option '-b' needs a value (see --help)"
 vx-train --arch tiny.arch -o x.vxm --class-weights 1,2,3 small.vxs 2> e1.txt; s1=$?
 vx-train --arch tiny.arch -o x.vxm --class-weights nan,1 small.vxs 2> e2.txt; s2=$?
 vx-train --arch tiny.arch -o x.vxm --class-weights -1,1 small.vxs 2> e3.txt; s3=$?
-ok "$([ $s1$s2$s3 = 222 ] && grep -q '3 weights given, the network has 2 classes' e1.txt && grep -q 'weight 1, nan, is out of range' e2.txt &&
-      grep -q 'weight 1, -1, is out of range' e3.txt; echo $?)" "--class-weights: count, NaN and negative weights ($(cat e1.txt e2.txt e3.txt | tr '\n' ' '))"
+ok "$([ $s1$s2$s3 = 222 ] && grep -q '3 weights given, the network has 2 classes' e1.txt && grep -q 'weight 1: nan is out of range' e2.txt &&
+      grep -q 'weight 1: -1 is out of range' e3.txt; echo $?)" "--class-weights: count, NaN and negative weights ($(cat e1.txt e2.txt e3.txt | tr '\n' ' '))"
 vx-facecrop --verifier none --min-size 10x < /dev/null 2> err.txt; st=$?
 ok "$([ $st = 2 ] && grep -q "'10x' is not N or NxM" err.txt; echo $?)" "--min-size 10x ($(cat err.txt))"
 
