@@ -138,9 +138,9 @@ int main(int argc, char **argv)
         return 0;
     parse_cmdline(argc, argv, &cmd);
     vx_error err;
-    vx_index **ixs = calloc((size_t)cmd.ninputs, sizeof *ixs);
+    vx_index **ixs = vx_calloc((size_t)cmd.ninputs, sizeof *ixs, &err);
     if (!ixs)
-        vx_die(prog, 1, "out of memory");
+        vx_die(prog, 1, "%s", err.msg);
     for (int i = 0; i < cmd.ninputs; i++)
         if (!(ixs[i] = vx_index_open(cmd.inputs[i], &err)) || ((cmd.check || cmd.output) && vx_index_check(ixs[i], &err) < 0))
             vx_die(prog, 1, "%s", err.msg);

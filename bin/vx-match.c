@@ -63,14 +63,14 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         switch (c) {
         case 'v': cmd->vector = optarg; break;
         case 'e': cmd->emotion = optarg; break;
-        case 's':
-            if (!strcmp(optarg, "emotions"))
-                cmd->opts.space = VX_MATCH_EMOTIONS;
-            else if (!strcmp(optarg, "va"))
-                cmd->opts.space = VX_MATCH_VA;
-            else
-                vx_die(prog, 2, "--space: '%s' is neither emotions nor va", optarg);
+        case 's': {
+            static const char *const spaces[] = {"emotions", "va"}; /* enum vx_match_space's order */
+            int i = vx_parse_choice(optarg, "--space", spaces, 2, &err);
+            if (i < 0)
+                vx_die(prog, 2, "%s", err.msg);
+            cmd->opts.space = (enum vx_match_space)i;
             break;
+        }
         case 'k':
             if (vx_parse_long(optarg, "-k", 1, 100000, &v, &err) < 0)
                 vx_die(prog, 2, "%s", err.msg);
@@ -134,9 +134,9 @@ static void load_exclude(struct run *run, const char *path)
     FILE *f = vx_open_input(path, &err);
     if (!f)
         fail(run, "%s", err.msg);
-    run->exclude = calloc(vx_index_count(run->ix), 1);
+    run->exclude = vx_calloc(vx_index_count(run->ix), 1, &err);
     if (!run->exclude)
-        fail(run, "%s", "out of memory");
+        fail(run, "%s", err.msg);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -305,9 +305,9 @@ int main(int argc, char **argv)
         vx_die(prog, 1, "%s", err.msg);
     if (vx_index_count(run.ix) == 0)
         vx_die(prog, 1, "%s: the index holds no songs", cmd.index);
-    run.results = malloc((size_t)cmd.opts.k * sizeof *run.results);
+    run.results = vx_calloc((size_t)cmd.opts.k, sizeof *run.results, &err);
     if (!run.results)
-        vx_die(prog, 1, "out of memory");
+        vx_die(prog, 1, "%s", err.msg);
     if (vx_output_open(&run.output, cmd.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     run.out = run.output.file;

@@ -83,16 +83,18 @@ static long whole(const char *text, const char *opt, long lo, long hi)
     return v;
 }
 
+/* In the order of their enums (vx_nn.h). */
 static const char *const augment_names[] = {"none", "image", "audio"};
+static const char *const optimizer_names[] = {"adamw", "sgd"};
+static const char *const schedule_names[] = {"cosine", "step", "constant"};
 
-static int augment_policy(const char *name)
+static int choice(const char *text, const char *opt, const char *const *words, int n)
 {
-    if (!name)
-        return VX_AUGMENT_IMAGE;
-    for (int i = 0; i < 3; i++)
-        if (strcmp(name, augment_names[i]) == 0)
-            return i;
-    vx_die(prog, 2, "--augment: '%s' is not image, audio or none", name);
+    vx_error err;
+    int i = vx_parse_choice(text, opt, words, n, &err);
+    if (i < 0)
+        vx_die(prog, 2, "%s", err.msg);
+    return i;
 }
 
 static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
@@ -141,7 +143,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_STEPG: o->step_gamma = num(optarg, "--step-gamma", 0, 1); break;
         case OPT_LS: o->label_smoothing = num(optarg, "--label-smoothing", 0, 0.5); break;
         case OPT_CW: cmd->class_weights = optarg; break;
-        case OPT_AUG: o->augment = augment_policy(optarg); break;
+        case OPT_AUG: o->augment = optarg ? choice(optarg, "--augment", augment_names, 3) : VX_AUGMENT_IMAGE; break;
         case OPT_NOAUG: o->augment = VX_AUGMENT_NONE; break;
         case OPT_GAIN: o->gain_db = num(optarg, "--gain", 0, 60); break;
         case OPT_TMASK: o->time_mask = (int)whole(optarg, "--time-mask", 0, 100000); break;
@@ -164,24 +166,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             vx_views_format(&views, cmd->views, sizeof cmd->views);
             break;
         }
-        case OPT_OPTIM:
-            if (strcmp(optarg, "adamw") == 0)
-                o->optimizer = VX_ADAMW;
-            else if (strcmp(optarg, "sgd") == 0)
-                o->optimizer = VX_SGD;
-            else
-                vx_die(prog, 2, "--optimizer: '%s' is neither adamw nor sgd", optarg);
-            break;
-        case OPT_SCHED:
-            if (strcmp(optarg, "cosine") == 0)
-                o->schedule = VX_COSINE;
-            else if (strcmp(optarg, "step") == 0)
-                o->schedule = VX_STEP;
-            else if (strcmp(optarg, "constant") == 0)
-                o->schedule = VX_CONSTANT;
-            else
-                vx_die(prog, 2, "--schedule: '%s' is not cosine, step or constant", optarg);
-            break;
+        case OPT_OPTIM: o->optimizer = choice(optarg, "--optimizer", optimizer_names, 2); break;
+        case OPT_SCHED: o->schedule = choice(optarg, "--schedule", schedule_names, 3); break;
         default: {
             char msg[128];
             vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));

@@ -117,6 +117,18 @@ int vx_parse_double(const char *text, const char *option, double lo, double hi, 
     return 0;
 }
 
+int vx_parse_choice(const char *text, const char *option, const char *const *words, int n, vx_error *err)
+{
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        if (strcmp(text, words[i]) == 0)
+            return i;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ", words[i]);
+    }
+    return vx_fail(err, "%s: '%s' is not %s", option, text, list);
+}
+
 int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage)
 {
     for (int i = 1; i < argc; i++) {

@@ -82,6 +82,8 @@ void *vx_alloc_large(size_t nbytes, size_t *capacity, vx_error *err);
 /* Parses a whole string as a number within [lo, hi]; the message names the option and the range. */
 int vx_parse_long(const char *text, const char *option, long lo, long hi, long *out, vx_error *err);
 int vx_parse_double(const char *text, const char *option, double lo, double hi, double *out, vx_error *err);
+/* The index of text among the n words (NULL-free), else "OPTION: 'x' is not a, b or c". */
+int vx_parse_choice(const char *text, const char *option, const char *const *words, int n, vx_error *err);
 
 /* The number of OpenMP threads the engine uses (n > 0; 0 leaves OpenMP's own choice). Results
  * never depend on it. */
