@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,9 +606,13 @@ int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err
     for (int i = 0; rc == 0 && i < file.nmeta; i++)
         if (strcmp(file.meta_key[i], "arch") != 0 && strncmp(file.meta_key[i], "checkpoint_", 11) != 0)
             rc = vx_net_set_meta(net, file.meta_key[i], file.meta_value[i], err);
+    long done = 0, step = 0;
+    if (rc == 0 && (vx_parse_long(ep, "checkpoint_epoch", 1, 100000, &done, err) < 0 ||
+                    vx_parse_long(st, "checkpoint_step", 0, LONG_MAX, &step, err) < 0))
+        rc = -1;
     if (rc == 0) {
-        *epoch = atoi(ep);
-        t->step = atol(st);
+        *epoch = (int)done;
+        t->step = step;
     }
     nn_file_free(&file);
     return rc;

@@ -151,7 +151,11 @@ static int drain(vx_song_embedder *e, const char *path, vx_error *err)
     while ((got = vx_spectro_next(e->spectro, &e->rec, err)) == 1) {
         if (vx_net_input(e->net, &e->rec, e->x + (size_t)e->pending * e->per, err) < 0)
             return -1;
-        e->starts[e->pending] = vx_record_get_meta(&e->rec, "start", start, sizeof start) ? atof(start) : 0;
+        double at = 0;
+        if (vx_record_get_meta(&e->rec, "start", start, sizeof start) &&
+            vx_parse_double(start, "a segment's start", 0, 1e9, &at, err) < 0)
+            return -1;
+        e->starts[e->pending] = at;
         if (++e->pending == e->batch && flush(e, err) < 0)
             return -1;
     }
