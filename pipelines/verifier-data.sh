@@ -2,7 +2,7 @@
 # verifier-data.sh — the face verifier's training stream: FER-2013 training faces (label 0, face)
 # and the detector's own candidates on face-free photos from Debian packages (label 1, other).
 # Usage: pipelines/verifier-data.sh FER_TRAINING PKGS OUT   (vx-* programs on PATH)
-# PKGS is the unpacked package folder tests/facecrop-photos.sh keeps (DIR/pkgs); none of these
+# PKGS is the unpacked package folder pipelines/facecrop-photos.sh keeps (DIR/pkgs); none of these
 # photos is in the evaluation set (tests/data/facecrop/truth.txt). Writes OUT/train.vxs.
 set -euo pipefail
 fer=${1:?usage: verifier-data.sh FER_TRAINING PKGS OUT}; pkgs=${2:?}; out=${3:?}
@@ -38,7 +38,7 @@ $html/viewer.jpg $html/water_fgbg.jpg $html/water_result.jpg $html/water_thresh.
 rm -rf "$out/neg" "$out/pos"
 mkdir -p "$out/neg/other" "$out/pos/face"
 for f in $negatives; do
-    [ -r "$f" ] || { echo "verifier-data: $f is missing (run tests/facecrop-photos.sh)" >&2; exit 1; }
+    [ -r "$f" ] || { echo "verifier-data: $f is missing (run pipelines/facecrop-photos.sh: make facecrop-photos)" >&2; exit 1; }
     # anytopnm tells the format by content (one .jpg here is a PNG). Each photo also mirrored and
     # upside down, and at 0.6 and 0.4 times its size, so the cascade's windows fall on other places.
     name=$out/neg/other/$(basename "${f%.*}")

@@ -1,11 +1,18 @@
-# verifier.mk — the face verifier behind vx-facecrop's default detector: its training data (FER
-# faces against the detector's own candidates on face-free photos), the model, and the measure of
-# both detectors on the hand-boxed photo set. `make models/verifier.vxm` rebuilds the committed
-# model exactly (seed 1; results do not depend on the thread count).
+# verifier.mk — the face verifier behind vx-facecrop's default detector: the photo set, its training
+# data (FER faces against the detector's own candidates on face-free photos), the model, and the
+# measure of both detectors on the hand-boxed photo set. `make models/verifier.vxm` rebuilds the
+# committed model exactly (seed 1; results do not depend on the thread count).
 FACECROP_CACHE  ?= data/cache/facecrop
 VERIFIER_CACHE  ?= data/cache/verifier
 VERIFIER_TRAIN_OPTS = --epochs 20 --batch 64 --optimizer adamw --lr 0.003 --weight-decay 0.01 \
                       --schedule cosine --warmup 1 --class-weights balanced --augment --seed 1
+
+# Real photos, most with faces and a few without, from Debian and npm packages (fetched once, kept
+# out of git): the face-free ones train the verifier, all of them measure the detectors.
+.PHONY: facecrop-photos
+facecrop-photos: $(FACECROP_CACHE)/photos/MANIFEST
+$(FACECROP_CACHE)/photos/MANIFEST: pipelines/facecrop-photos.sh
+	pipelines/facecrop-photos.sh $(FACECROP_CACHE)
 
 $(VERIFIER_CACHE)/train.vxs: pipelines/verifier-data.sh | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-ls $(FACECROP_CACHE)/photos/MANIFEST
 	$(VX_PATH) pipelines/verifier-data.sh $(FER)/Training $(FACECROP_CACHE)/pkgs $(VERIFIER_CACHE)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # facecrop-eval.sh — faces found and false boxes of vx-facecrop --all on the hand-boxed photo set
-# (tests/data/facecrop/truth.txt over the photos tests/facecrop-photos.sh gathers).
+# (tests/data/facecrop/truth.txt over the photos pipelines/facecrop-photos.sh gathers).
 # Usage: tests/facecrop-eval.sh [-v] PHOTOS_DIR [VX-FACECROP OPTION]...   (-v: a line per photo)
 # A box finds a face when its centre lies inside the face's hand-drawn box and its width is within
 # half to twice the face's; each face is found at most once, and every other box is false.
@@ -12,7 +12,7 @@ photos=${1:?usage: facecrop-eval.sh [-v] PHOTOS_DIR [OPTION]...}; shift
 truth=$(dirname "$0")/data/facecrop/truth.txt
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for name in $(grep -v '^#' "$truth" | awk '{ print $1 }' | sort -u); do
-    [ -r "$photos/$name" ] || { echo "facecrop-eval: no $photos/$name (run tests/facecrop-photos.sh)" >&2; exit 1; }
+    [ -r "$photos/$name" ] || { echo "facecrop-eval: no $photos/$name (make facecrop-photos)" >&2; exit 1; }
     case $name in
     *.jpg) jpegtopnm "$photos/$name" 2>/dev/null > "$tmp/$name.pnm" ;;
     *) cp "$photos/$name" "$tmp/$name.pnm" ;;

