@@ -11,7 +11,7 @@ SHELL := /bin/bash
 PREFIX   ?= /usr/local
 SHARED   ?= ../shared
 FER      ?= $(SHARED)/data/fer2013
-MUSIC    ?= $(SHARED)/data/music4q
+MUSIC4Q  ?= $(SHARED)/data/music4q
 JOBS     ?= 2
 
 CC       ?= cc
@@ -39,6 +39,8 @@ ALL_CFLAGS  = -std=c11 -Wall -Wextra -Werror $(CFLAGS) $(OMPFLAGS) $(SANFLAGS) -
 ALL_LDLIBS  = $(OMPFLAGS) $(SANFLAGS) $(PKG_LIBS) -lm
 # Scripts run by the rules find the programs just built first.
 VX_PATH     = PATH="$(abspath $(BUILD)/bin):$$PATH"
+# libFuzzer targets (make fuzz, tests/*.mk) and their corpora.
+FUZZ_DIR    = build-fuzz
 
 LIB_SRC   = $(sort $(wildcard lib/*.c))
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -112,7 +114,7 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man5/%,$(wildcard man/*.5))
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san $(FUZZ_DIR)
 
 # Rules for data sets and models (pipelines/), fuzzing and benchmarks (tests/) live beside their subject.
 include $(sort $(wildcard pipelines/*.mk tests/*.mk))

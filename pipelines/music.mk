@@ -1,8 +1,8 @@
 # music.mk — the music model: the artist-disjoint split of 4Q, spectrogram streams, training
 # (seeded, resumable), per-song evaluation and plots. Included by the Makefile; uses $(BUILD),
-# $(MUSIC4Q) (any folder-per-class music collection) and the vx-* programs.
+# $(MUSIC4Q) (any folder-per-class music collection; the Makefile's default is 4Q in SHARED) and the
+# vx-* programs.
 
-MUSIC4Q        ?= $(MUSIC)
 MUSIC_ARCH     ?= models/music/music.arch
 MUSIC_SPLIT    ?= models/music/split.tsv
 MUSIC_CACHE    ?= data/cache/music

@@ -1,8 +1,7 @@
 # webcam.mk — what people see: `make webcam` (live emotion bars from a camera, a video file or a
 # folder of frames) and `make face-picture` (a PNG of the face crop beside the emotion bars).
-# FACE_MODEL comes from face.mk (models/face.vxm unless given).
+# FACE_MODEL comes from face.mk (models/face.vxm unless given), IMAGE from recommend.mk.
 WEBCAM  ?= /dev/video0
-IMAGE   ?= data/samples/face.png
 PICTURE ?= data/cache/face-picture.png
 LIVE_PROGS = $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-bars $(BUILD)/bin/vx-topng
 

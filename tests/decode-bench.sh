@@ -5,7 +5,7 @@
 set -euo pipefail
 build=$1 music=$2 fer=$3 nfiles=${4:-20}
 decode=$build/bin/vx-decode
-[ -d "$music" ] || { echo "bench-decode: no music at $music (MUSIC=...)"; exit 1; }
+[ -d "$music" ] || { echo "bench-decode: no music at $music (MUSIC4Q=...)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 find "$music" -name '*.mp3' | sort | head -n "$nfiles" > "$tmp/files"
 

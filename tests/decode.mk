@@ -4,4 +4,4 @@
 DEB_BUILD += time
 bench: bench-decode
 bench-decode: $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-ls
-	bash tests/decode-bench.sh $(BUILD) $(MUSIC) $(FER)
+	bash tests/decode-bench.sh $(BUILD) $(MUSIC4Q) $(FER)

@@ -10,17 +10,16 @@ bench-facecrop: $(BUILD)/bin/vx-facecrop $(FACECROP_CACHE)/photos/MANIFEST
 	nice tests/opencv-compare.py --vx $(BUILD)/bin/vx-facecrop --photos $(FACECROP_CACHE)/photos
 
 # `make fuzz-cascade` (part of `make fuzz`): libFuzzer on the cascade XML reader for FUZZ_SECONDS.
-FACECROP_FUZZ = build-fuzz
 .PHONY: fuzz-cascade
 fuzz: fuzz-cascade
 
-$(FACECROP_FUZZ)/fuzz-cascade: tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/face_boxes.c lib/face_resize.c lib/util.c lib/face_internal.h lib/vx.h lib/vx_face.h
+$(FUZZ_DIR)/fuzz-cascade: tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/face_boxes.c lib/face_resize.c lib/util.c lib/face_internal.h lib/vx.h lib/vx_face.h
 	@mkdir -p $(@D)
 	clang -std=c11 -Wall -Wextra -Werror -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
 	  tests/fuzz/cascade.c lib/face_cascade.c lib/face_xml.c lib/face_scan.c lib/face_boxes.c lib/face_resize.c lib/util.c -lm -o $@
 
-fuzz-cascade: $(FACECROP_FUZZ)/fuzz-cascade
-	@mkdir -p $(FACECROP_FUZZ)/corpus-cascade
-	cp tests/data/facecrop/*.xml $(FACECROP_FUZZ)/corpus-cascade/
-	$(FACECROP_FUZZ)/fuzz-cascade -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -max_len=65536 \
-	  -print_final_stats=1 $(FACECROP_FUZZ)/corpus-cascade
+fuzz-cascade: $(FUZZ_DIR)/fuzz-cascade
+	@mkdir -p $(FUZZ_DIR)/corpus-cascade
+	cp tests/data/facecrop/*.xml $(FUZZ_DIR)/corpus-cascade/
+	$(FUZZ_DIR)/fuzz-cascade -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -max_len=65536 \
+	  -print_final_stats=1 $(FUZZ_DIR)/corpus-cascade

@@ -1,6 +1,5 @@
 # fuzz.mk — `make fuzz`: libFuzzer (clang) on the tensor stream reader for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_DIR      = build-fuzz
 
 $(FUZZ_DIR)/fuzz-stream: tests/fuzz/stream.c lib/stream.c lib/util.c lib/vx.h
 	@mkdir -p $(@D)

@@ -6,4 +6,4 @@
 bench-nn: bench-nn-music $(BUILD)/bin/vx-ls
 bench-nn-music: $(BUILD)/bin/vx-train $(BUILD)/bin/vx-infer $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro \
                 $(BUILD)/bin/vx-ls
-	BUILD=$(BUILD) MUSIC=$(MUSIC) bash tests/nn-bench.sh models/music/music.arch
+	BUILD=$(BUILD) MUSIC=$(MUSIC4Q) bash tests/nn-bench.sh models/music/music.arch
