@@ -116,5 +116,24 @@ uninstall:
 clean:
 	rm -rf build build-san $(FUZZ_DIR)
 
+# ---------------------------------------------------------------- models
+# A trained model (pipelines/*.mk) is retrained when what it records of its training, its vx-train
+# arguments and architecture text (vx-model(5)), differs from what its rule would run now (read by
+# pipelines/model-stale.pl as make starts, from the model itself, never from file times), when its
+# training stream exists and is newer, when its checkpoint is newer (a run that did not finish), or
+# with RETRAIN=1. Its rule makes vx-train and the streams only when it trains, so a clone without
+# the data sets has nothing to make.
+# $(call model_stale,MODEL,ARCH,VX-TRAIN-ARGUMENTS): why MODEL is not what they train, or nothing.
+model_stale = $(shell perl pipelines/model-stale.pl $(1) $(2) $(3))
+# $(call model_prereqs,WHY,FILES): FORCE when there is a why (or RETRAIN), and those FILES that exist.
+model_prereqs = $(if $(RETRAIN)$(1),FORCE) $(wildcard $(2))
+# $(call fresh_checkpoint,CHECKPOINT,ARCH,VX-TRAIN-ARGUMENTS,STREAM): a recipe line removing the
+# checkpoint the run must not resume: of another recipe, older than the stream, or with RETRAIN=1.
+fresh_checkpoint = if [ -f $(1) ] && { [ -n "$(RETRAIN)" ] || [ $(4) -nt $(1) ] || \
+	  [ -n "$$(perl pipelines/model-stale.pl $(1) $(2) $(3))" ]; }; then \
+	  echo "$(1): another recipe, older data or RETRAIN: training from the first epoch"; rm -f $(1); fi
+.PHONY: FORCE
+FORCE:
+
 # Rules for data sets and models (pipelines/), fuzzing and benchmarks (tests/) live beside their subject.
 include $(sort $(wildcard pipelines/*.mk tests/*.mk))

@@ -21,27 +21,42 @@ $(FACE_CACHE)/fer-%.vxs: | $(BUILD)/bin/vx-decode
 	@mkdir -p $(@D)
 	$(BUILD)/bin/vx-decode $(FER)/$* -o $@
 
-face-streams: $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
+FACE_STREAMS = $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
+face-streams: $(FACE_STREAMS)
 
 # Checkpoints every epoch; after a kill, the same command resumes where the last finished epoch ended.
 # The log grows in the cache and joins the model in models/ only when training has finished.
-FACE_RUN = $(BUILD)/bin/vx-train --arch $(FACE_ARCH) --threads $(FACE_THREADS) --progress \
-           --val $(FACE_CACHE)/fer-PublicTest.vxs
-models/face.vxm: $(FACE_ARCH) | $(BUILD)/bin/vx-train $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
-	$(FACE_RUN) $(FACE_TRAIN_OPTS) --log $(FACE_CACHE)/face.tsv --checkpoint $(FACE_CACHE)/face.ckpt --resume \
-	  -o $@ $(FACE_CACHE)/fer-Training.vxs
+# What vx-train records (vx-model(5) train_options) is these arguments, less the thread count and
+# --progress: the model retrains when they or the arch file's text change (the Makefile's
+# model_stale), or when the training stream is newer; the streams are made only then.
+FACE_ARGS = --arch $(FACE_ARCH) --val $(FACE_CACHE)/fer-PublicTest.vxs $(FACE_TRAIN_OPTS) \
+            --log $(FACE_CACHE)/face.tsv --checkpoint $(FACE_CACHE)/face.ckpt --resume -o models/face.vxm \
+            $(FACE_CACHE)/fer-Training.vxs
+FACE_STALE := $(call model_stale,models/face.vxm,$(FACE_ARCH),$(FACE_ARGS))
+models/face.vxm: $(call model_prereqs,$(FACE_STALE),$(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/face.ckpt)
+	$(if $(FACE_STALE),@echo "$(FACE_STALE)")
+	@$(MAKE) --no-print-directory $(BUILD)/bin/vx-train $(FACE_STREAMS)
+	@$(call fresh_checkpoint,$(FACE_CACHE)/face.ckpt,$(FACE_ARCH),$(FACE_ARGS),$(FACE_CACHE)/fer-Training.vxs)
+	$(BUILD)/bin/vx-train --threads $(FACE_THREADS) --progress $(FACE_ARGS)
 	cp $(FACE_CACHE)/face.tsv models/face.tsv
 
 # The prototype network as it was trained (AdamW, no augmentation): 54.5% reported, after an
 # unknown number of epochs. At 30 it stood at 51.2% and still rising (val loss falling), hence 50.
 # Under the constant learning rate, later epochs do not depend on --epochs, so a 30-epoch
-# checkpoint resumed to 50 ends with the weights of a 50-epoch run.
+# checkpoint resumed to 50 ends with the weights of a 50-epoch run (resumed by hand: the rule
+# starts afresh when the recipe changed).
+PROTO_ARCH = models/face/prototype.arch
 PROTO_TRAIN_OPTS = --epochs 50 --batch 64 --optimizer adamw --lr 0.001 --weight-decay 0.0001 \
                    --schedule constant --warmup 0 --no-augment --seed 1
-models/face-prototype.vxm: models/face/prototype.arch | $(BUILD)/bin/vx-train $(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/fer-PublicTest.vxs
-	$(BUILD)/bin/vx-train --arch models/face/prototype.arch $(PROTO_TRAIN_OPTS) --threads $(FACE_THREADS) --progress \
-	  --val $(FACE_CACHE)/fer-PublicTest.vxs --log $(FACE_CACHE)/face-prototype.tsv \
-	  --checkpoint $(FACE_CACHE)/face-prototype.ckpt --resume -o $@ $(FACE_CACHE)/fer-Training.vxs
+PROTO_ARGS = --arch $(PROTO_ARCH) $(PROTO_TRAIN_OPTS) --val $(FACE_CACHE)/fer-PublicTest.vxs \
+             --log $(FACE_CACHE)/face-prototype.tsv --checkpoint $(FACE_CACHE)/face-prototype.ckpt --resume \
+             -o models/face-prototype.vxm $(FACE_CACHE)/fer-Training.vxs
+PROTO_STALE := $(call model_stale,models/face-prototype.vxm,$(PROTO_ARCH),$(PROTO_ARGS))
+models/face-prototype.vxm: $(call model_prereqs,$(PROTO_STALE),$(FACE_CACHE)/fer-Training.vxs $(FACE_CACHE)/face-prototype.ckpt)
+	$(if $(PROTO_STALE),@echo "$(PROTO_STALE)")
+	@$(MAKE) --no-print-directory $(BUILD)/bin/vx-train $(FACE_STREAMS)
+	@$(call fresh_checkpoint,$(FACE_CACHE)/face-prototype.ckpt,$(PROTO_ARCH),$(PROTO_ARGS),$(FACE_CACHE)/fer-Training.vxs)
+	$(BUILD)/bin/vx-train --threads $(FACE_THREADS) --progress $(PROTO_ARGS)
 	cp $(FACE_CACHE)/face-prototype.tsv models/face-prototype.tsv
 
 # Confusion matrix, per-class recall and (last line) accuracy of the face model on a split.

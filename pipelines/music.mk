@@ -38,8 +38,7 @@ MUSIC_TRAIN_DIR = $(MUSIC_CACHE)/train
 MUSIC_VAL_DIR   = $(MUSIC_CACHE)/val
 endif
 
-# The split as folder-per-class trees of links to the clips: a change of MUSIC4Q or of the split
-# rebuilds them, and vx-decode reads them as any collection.
+# The split as folder-per-class trees of links to the clips: a change of the split rebuilds them, and vx-decode reads them as any collection.
 ifneq ($(MUSIC_SPLIT),)
 $(MUSIC_CACHE)/split.stamp: $(MUSIC_SPLIT)
 	@test -d "$(MUSIC4Q)" || { echo "music: no $(MUSIC4Q) (make ... MUSIC4Q=dir)" >&2; exit 1; }
@@ -52,30 +51,43 @@ $(MUSIC_CACHE)/split.stamp: $(MUSIC_SPLIT)
 endif
 
 # Whole-clip spectrograms for training (windows are drawn from them), 3-second segments with a
-# 1.5-second hop for validation and evaluation, judged per song.
-$(MUSIC_CACHE)/train.vxs: $(MUSIC_CACHE)/split.stamp | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
+# 1.5-second hop for validation and evaluation, judged per song. They are made again when the split
+# or a class folder changes, or when how they are made does (MUSIC_STREAMS_RECIPE: the spectrogram
+# options and the classes, compared as make starts with what made them; a stamp written the first
+# time is dated 1970, so streams made before it are taken as made so).
+MUSIC_STREAMS_STAMP = $(MUSIC_CACHE)/streams.txt
+MUSIC_STREAMS_RECIPE = $(SPECTRO_OPTS) | $(SEGMENT_OPTS) | $(MUSIC_CLASSES)
+ifneq ($(strip $(file <$(MUSIC_STREAMS_STAMP))),$(strip $(MUSIC_STREAMS_RECIPE)))
+$(MUSIC_STREAMS_STAMP): FORCE
+endif
+# Run by make -n and -q as well (+), so that they see what a make would do.
+$(MUSIC_STREAMS_STAMP):
+	+@mkdir -p $(@D); new=$$([ -f $@ ] || echo 1); echo "$(strip $(MUSIC_STREAMS_RECIPE))" > $@; \
+	  [ -z "$$new" ] || touch -d @0 $@
+MUSIC_DIRS = $(patsubst %/,%,$(wildcard $(1)/*/))
+$(MUSIC_CACHE)/train.vxs: $(MUSIC_CACHE)/split.stamp $(MUSIC_STREAMS_STAMP) $(call MUSIC_DIRS,$(MUSIC_TRAIN_DIR)) \
+                          | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
 	$(BUILD)/bin/vx-decode --rate 22050 --labels $(MUSIC_CLASSES) $(MUSIC_TRAIN_DIR) | \
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) -o $@
-$(MUSIC_CACHE)/val.vxs: $(MUSIC_CACHE)/split.stamp | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
+$(MUSIC_CACHE)/val.vxs: $(MUSIC_CACHE)/split.stamp $(MUSIC_STREAMS_STAMP) $(call MUSIC_DIRS,$(MUSIC_VAL_DIR)) \
+                        | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro
 	$(BUILD)/bin/vx-decode --rate 22050 --labels $(MUSIC_CLASSES) $(MUSIC_VAL_DIR) | \
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) $(SEGMENT_OPTS) -o $@
 
 music-streams: $(MUSIC_CACHE)/train.vxs $(MUSIC_CACHE)/val.vxs
 
-# Checkpoints every epoch; the same command resumes after a kill. The model depends on its data
-# and recipe: a new split, architecture or recipe retrains (touch the model to keep it instead).
-MUSIC_RECIPE = $(MUSIC_CACHE)/recipe.txt
-$(MUSIC_RECIPE): FORCE
-	@mkdir -p $(@D)
-	@echo "$(MUSIC_TRAIN_OPTS) $(SPECTRO_OPTS) $(SEGMENT_OPTS) $(MUSIC_CLASSES)" | cmp -s - $@ || \
-	  echo "$(MUSIC_TRAIN_OPTS) $(SPECTRO_OPTS) $(SEGMENT_OPTS) $(MUSIC_CLASSES)" > $@
-.PHONY: FORCE
-FORCE:
-
-$(MUSIC_OUT): $(MUSIC_ARCH) $(MUSIC_SPLIT) $(MUSIC_RECIPE) | $(BUILD)/bin/vx-train $(MUSIC_CACHE)/train.vxs $(MUSIC_CACHE)/val.vxs
-	$(BUILD)/bin/vx-train --arch $(MUSIC_ARCH) $(MUSIC_TRAIN_OPTS) --threads $(MUSIC_THREADS) --progress \
-	  --val $(MUSIC_CACHE)/val.vxs --log $(MUSIC_CACHE)/music.tsv --checkpoint $(MUSIC_CACHE)/music.ckpt --resume \
-	  -o $@ $(MUSIC_CACHE)/train.vxs
+# Checkpoints every epoch; the same command resumes after a kill. The model retrains when the
+# arguments vx-train records or the architecture's text change (the Makefile's model_stale), or
+# when the training stream is newer (a new split, new clips, new spectrogram options); `touch` the
+# model to keep it instead. The streams are made only when it trains.
+MUSIC_ARGS = --arch $(MUSIC_ARCH) $(MUSIC_TRAIN_OPTS) --val $(MUSIC_CACHE)/val.vxs --log $(MUSIC_CACHE)/music.tsv \
+             --checkpoint $(MUSIC_CACHE)/music.ckpt --resume -o $(MUSIC_OUT) $(MUSIC_CACHE)/train.vxs
+MUSIC_STALE := $(call model_stale,$(MUSIC_OUT),$(MUSIC_ARCH),$(MUSIC_ARGS))
+$(MUSIC_OUT): $(call model_prereqs,$(MUSIC_STALE),$(MUSIC_CACHE)/train.vxs $(MUSIC_CACHE)/music.ckpt)
+	$(if $(MUSIC_STALE),@echo "$(MUSIC_STALE)")
+	@$(MAKE) --no-print-directory $(BUILD)/bin/vx-train music-streams
+	@$(call fresh_checkpoint,$(MUSIC_CACHE)/music.ckpt,$(MUSIC_ARCH),$(MUSIC_ARGS),$(MUSIC_CACHE)/train.vxs)
+	$(BUILD)/bin/vx-train --threads $(MUSIC_THREADS) --progress $(MUSIC_ARGS)
 	cp $(MUSIC_CACHE)/music.tsv $(MUSIC_OUT:.vxm=.tsv)
 
 # Per-segment, then per-song confusion matrix and recall of the music model on any folder-per-class

@@ -17,9 +17,16 @@ $(FACECROP_CACHE)/photos/MANIFEST: pipelines/facecrop-photos.sh
 $(VERIFIER_CACHE)/train.vxs: pipelines/verifier-data.sh | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-facecrop $(BUILD)/bin/vx-ls $(FACECROP_CACHE)/photos/MANIFEST
 	$(VX_PATH) pipelines/verifier-data.sh $(FER)/Training $(FACECROP_CACHE)/pkgs $(VERIFIER_CACHE)
 
-models/verifier.vxm: models/verifier.arch | $(BUILD)/bin/vx-train $(VERIFIER_CACHE)/train.vxs
-	$(BUILD)/bin/vx-train --arch models/verifier.arch $(VERIFIER_TRAIN_OPTS) --threads $(FACE_THREADS) \
-	  --log models/verifier.tsv -o $@ $(VERIFIER_CACHE)/train.vxs
+# Retrained when the recorded arguments or the architecture's text change (the Makefile's
+# model_stale) or when the training stream is newer; the stream is made only then.
+VERIFIER_ARCH = models/verifier.arch
+VERIFIER_ARGS = --arch $(VERIFIER_ARCH) $(VERIFIER_TRAIN_OPTS) --log models/verifier.tsv -o models/verifier.vxm \
+                $(VERIFIER_CACHE)/train.vxs
+VERIFIER_STALE := $(call model_stale,models/verifier.vxm,$(VERIFIER_ARCH),$(VERIFIER_ARGS))
+models/verifier.vxm: $(call model_prereqs,$(VERIFIER_STALE),$(VERIFIER_CACHE)/train.vxs)
+	$(if $(VERIFIER_STALE),@echo "$(VERIFIER_STALE)")
+	@$(MAKE) --no-print-directory $(BUILD)/bin/vx-train $(VERIFIER_CACHE)/train.vxs
+	$(BUILD)/bin/vx-train --threads $(FACE_THREADS) $(VERIFIER_ARGS)
 
 # Faces found and false boxes of both detectors on the photo set (tests/data/facecrop/truth.txt).
 .PHONY: eval-detector

@@ -2,11 +2,12 @@
 # music-collection.t — a user's own folder-per-emotion collection, made here with sox (bright fast
 # major arpeggios in happy/, slow low minor tones in sad/, noise bursts in angry/), goes through the
 # music model's own make rules (pipelines/music.mk with MUSIC4Q= and no split): decoded, cut,
-# trained on, and classified per song by make eval-music.
+# trained on (and then up to date for make until its recipe changes), and classified per song by
+# make eval-music.
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
-plan 6
+plan 8
 ignore_libsox_leaks
 coll=$tmp/collection
 mkdir -p "$coll/happy" "$coll/sad" "$coll/angry"
@@ -46,6 +47,11 @@ make -s -C "$src" "${vars[@]}" "$tmp/mine.vxm" > make.txt 2>&1
 ok $? "make \$(MUSIC_OUT) MUSIC4Q=collection trains a model ($(tail -c 300 make.txt | tr '\n' ' '))"
 grep -a -q 'classes=angry,happy,sad\|classesangry,happy,sad' mine.vxm
 ok $? "the model's classes are the collection's folders"
+# What vx-train recorded is what the rule runs: the model is up to date, until the recipe changes.
+make -s -q -C "$src" "${vars[@]}" "$tmp/mine.vxm"
+ok $? "make -q: the model just trained is up to date"
+make -n -C "$src" "${vars[@]}" MUSIC_EPOCHS=16 "$tmp/mine.vxm" > again.txt 2>&1
+grep -q -- "vx-train .*--epochs 16 .*-o $tmp/mine.vxm " again.txt; ok $? "MUSIC_EPOCHS=16: it would train again ($(grep -m1 'trained with' again.txt))"
 make -s -C "$src" "${vars[@]}" eval-music SPLIT="$coll" > eval.txt 2> err.txt
 ok $? "make eval-music SPLIT=collection runs ($(tail -c 200 err.txt))"
 last=$(tail -1 eval.txt)
