@@ -111,32 +111,18 @@ int main(int argc, char **argv)
     double audio_s = 0;
     char what[128];
     for (size_t i = 0; i < songs.n; i++) {
-        const char *path = songs.paths[i];
         vx_song s;
-        long long at;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-            fprintf(stderr, "%s: warning: %s: cannot read it, skipped\n", prog, path);
-            skipped++;
-            continue;
-        }
-        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        at = old ? vx_index_find(old, path) : -1;
-        seen_old += at >= 0;
-        if (at >= 0 && vx_index_get(old, (size_t)at, &s, &err) == 0 && s.size == (uint64_t)st.st_size && s.mtime_ns == mtime) {
-            if (vx_index_builder_add(b, &s, &err) < 0)
-                vx_die(prog, 1, "%s", err.msg);
-            kept++;
-            continue;
-        }
-        if (vx_song_embed(em, path, &s, &err) < 0) {
+        int in_old, fate = vx_song_update(em, old, b, songs.paths[i], &s, &in_old, &err);
+        seen_old += in_old;
+        if (fate < 0)
+            vx_die(prog, 1, "%s", err.msg);
+        if (fate == VX_SONG_SKIPPED) {
             fprintf(stderr, "%s: warning: %s, skipped\n", prog, err.msg);
             skipped++;
-            continue;
         }
-        s.size = (uint64_t)st.st_size;
-        s.mtime_ns = mtime;
-        if (vx_index_builder_add(b, &s, &err) < 0)
-            vx_die(prog, 1, "%s", err.msg);
+        kept += fate == VX_SONG_KEPT;
+        if (fate != VX_SONG_EMBEDDED)
+            continue;
         embedded++;
         audio_s += s.duration;
         double el = vx_seconds_now() - pr.start_seconds;

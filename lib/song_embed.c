@@ -1,10 +1,13 @@
 /* song_embed.c — one song file to its place in the emotion space: streaming decode, log-mel
- * segments, the music model over batches of segments, mean probabilities and the timeline. */
+ * segments, the music model over batches of segments, mean probabilities and the timeline; and in
+ * a library update, whether a file is kept from the old index or embedded anew. */
+#define _POSIX_C_SOURCE 200809L
 #include "vx_song.h"
 #include "vx_audio.h"
 #include "vx_nn.h"
 
 #include <math.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,4 +217,27 @@ int vx_song_embed(vx_song_embedder *e, const char *path, vx_song *song, vx_error
     song->nsegments = (uint32_t)e->nsegs;
     song->segments = e->segs;
     return 0;
+}
+
+int vx_song_update(vx_song_embedder *e, const vx_index *old, vx_index_builder *b, const char *path, vx_song *song,
+                   int *in_old, vx_error *err)
+{
+    struct stat st;
+    *in_old = 0;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        vx_fail(err, "%s: cannot read it", path);
+        return VX_SONG_SKIPPED;
+    }
+    int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    long long at = old ? vx_index_find(old, path) : -1;
+    *in_old = at >= 0;
+    int fate = VX_SONG_EMBEDDED;
+    if (at >= 0 && vx_index_get(old, (size_t)at, song, err) == 0 && song->size == (uint64_t)st.st_size &&
+        song->mtime_ns == mtime)
+        fate = VX_SONG_KEPT;
+    else if (vx_song_embed(e, path, song, err) < 0)
+        return VX_SONG_SKIPPED;
+    song->size = (uint64_t)st.st_size;
+    song->mtime_ns = mtime;
+    return vx_index_builder_add(b, song, err) < 0 ? -1 : fate;
 }

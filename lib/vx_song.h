@@ -201,5 +201,12 @@ const vx_index_space *vx_song_embedder_space(const vx_song_embedder *e);
  * size and mtime are the caller's), its arrays valid until the next call. Fails, naming the file,
  * when it cannot be decoded, is silent (no sample above 1e-6), or too short for one segment. */
 int vx_song_embed(vx_song_embedder *e, const char *path, vx_song *song, vx_error *err);
+/* One file of a library update, into b: the old index's entry (old may be NULL) when it has the
+ * path with the same size and mtime, else the file embedded anew; *song is what was added.
+ * *in_old says whether old had the path. Returns VX_SONG_KEPT, VX_SONG_EMBEDDED, VX_SONG_SKIPPED
+ * (not a readable regular file, or not decodable: why in err), or -1 when b refuses the song. */
+enum { VX_SONG_KEPT = 0, VX_SONG_EMBEDDED = 1, VX_SONG_SKIPPED = 2 };
+int vx_song_update(vx_song_embedder *e, const vx_index *old, vx_index_builder *b, const char *path, vx_song *song,
+                   int *in_old, vx_error *err);
 
 #endif
