@@ -25,7 +25,7 @@ ok $? "touch one file: only it is embedded again, the others unchanged"
 rm lib/a/s3.wav
 err=$(emb -o x.vxi lib 2>&1); [ "$err" = "vx-embed: 0 embedded, 3 kept, 1 dropped, 0 skipped: 3 songs in x.vxi" ]; ok $? "a vanished song is dropped"
 emb -o a.vxi lib/a 2>/dev/null && emb -o b.vxi lib/b 2>/dev/null && vx-index --merge -o ab.vxi a.vxi b.vxi &&
-  [ "$(vx-index ab.vxi)" = "$(vx-index x.vxi)" ]
+  ab=$(vx-index ab.vxi) && [ "$(printf '%s\n' "$ab" | wc -l)" = 3 ] && [ "$ab" = "$(vx-index x.vxi)" ]
 ok $? "two shards merged equal the whole run"
 find lib -name '*.wav' | sort | emb -o s.vxi - 2>/dev/null && [ "$(vx-index s.vxi | wc -l)" = 2 ]; ok $? "paths from standard input"
 

@@ -10,7 +10,7 @@ cat "$tmp/a" "$tmp/b" > "$tmp/ab"
 
 out=$(vx-ls "$tmp/ab")
 [ "$out" = "$(printf 'img\thappy\tu8\t2x2\t0\t30\t15\nv\t-\tf32\t2\t-2\t1\t-0.5')" ]; ok $? "lists key, label, dtype, shape, min, max, mean"
-out=$(vx-ls < "$tmp/ab" | wc -l); [ "$out" = 2 ]; ok $? "reads standard input"
+out=$(vx-ls < "$tmp/ab") && [ "$out" = "$(vx-ls "$tmp/ab")" ] && [ "$(printf '%s\n' "$out" | wc -l)" = 2 ]; ok $? "reads standard input"
 out=$(vx-ls --count "$tmp/a" "$tmp/b" "$tmp/a" | tr '\n' ' ')
 [ "$out" = "anger	0 disgust	0 fear	0 happy	2 neutral	0 sad	0 surprise	0 unlabelled	1 total	3 " ]; ok $? "counts per class over several streams"
 

@@ -58,10 +58,10 @@ ok "$(cmp -s text.txt text1.txt; echo $?)" "batch 1 and batch 64 give identical 
 
 # Views recorded at training time are how vx-infer runs the model unless told otherwise.
 train -o v.vxm --views shift=1,flip 2> /dev/null
-ok "$(cmp -s <(vx-infer --text v.vxm set.vxs) <(vx-infer --text --views flip,shift=1 a.vxm set.vxs) &&
-      ! cmp -s <(vx-infer --text v.vxm set.vxs) text.txt; echo $?)" \
+vx-infer --text v.vxm set.vxs > v.txt; a=$?; vx-infer --text --views flip,shift=1 a.vxm set.vxs > af.txt; b=$?
+ok "$([ $a$b = 00 ] && [ "$(wc -l < v.txt)" = 120 ] && cmp -s v.txt af.txt && ! cmp -s v.txt text.txt; echo $?)" \
    "vx-train --views: the model runs with its views (flip,shift=1) by default"
-ok "$(cmp -s <(vx-infer --text --views none v.vxm set.vxs) text.txt; echo $?)" "vx-infer --views none: a single view"
+ok "$(vx-infer --text --views none v.vxm set.vxs > vn.txt && cmp -s vn.txt text.txt; echo $?)" "vx-infer --views none: a single view"
 vx-infer --views flip,shift=0 a.vxm set.vxs > /dev/null 2> err.txt
 ok "$( [ $? = 2 ] && grep -q "^vx-infer: --views: views 'flip,shift=0': 'shift=0' is not flip or shift=N" err.txt; echo $?)" \
    "vx-infer: bad --views is a usage error"
@@ -99,7 +99,8 @@ ok "$(cmp -s longer/m.vxm extended/m.vxm && cmp -s <(cut -f1-5 longer/l.tsv) <(c
 # Fine-tuning from a model: its weights and normalisation, and only the same architecture.
 printf 'input 1 9 9\nconv 2 3 same\nsoftmax 3\n' > wide.arch
 train -o f.vxm --init a.vxm --epochs 2 --lr 0.001 2> /dev/null && vx-infer --eval f.vxm set.vxs > evalf.txt
-ok "$(tail -1 evalf.txt | awk -F'\t' '{ exit !($2 >= 0.95) }'; echo $?)" "--init: fine-tuned model still right ($(tail -1 evalf.txt))"
+ok "$(tail -1 evalf.txt | awk -F'\t' '$1 == "accuracy" { a = $2 } END { exit !(a >= 0.95) }'; echo $?)" \
+   "--init: fine-tuned model still right ($(tail -1 evalf.txt))"
 vx-train --arch wide.arch --init a.vxm -o g.vxm set.vxs 2> err.txt
 ok "$( [ $? = 1 ] && grep -q 'was not built from wide.arch' err.txt; echo $?)" "--init: another architecture refused"
 
@@ -108,8 +109,8 @@ ok "$( [ $? = 1 ] && grep -q 'was not built from wide.arch' err.txt; echo $?)" "
 aug() { vx-train --arch tiny.arch --epochs 12 --batch 16 --lr 0.01 --augment --seed 3 "$@" set.vxs 2> /dev/null; }
 aug -o e0.vxm && aug -o e1.vxm --erase 0 && aug -o e2.vxm --erase 1
 for m in e0 e1 e2; do vx-infer --text $m.vxm set.vxs > $m.txt; done
-ok "$(cmp -s e0.txt e1.txt; echo $?)" "--erase 0 changes nothing"
-ok "$( ! cmp -s e0.txt e2.txt && vx-infer --eval e2.vxm set.vxs | tail -1 | awk -F'\t' '{ exit !($2 >= 0.8) }'; echo $?)" \
+ok "$([ "$(wc -l < e0.txt)" = 120 ] && cmp -s e0.txt e1.txt; echo $?)" "--erase 0 changes nothing"
+ok "$( ! cmp -s e0.txt e2.txt && vx-infer --eval e2.vxm set.vxs | tail -1 | awk -F'\t' '$1 == "accuracy" { a = $2 } END { exit !(a >= 0.8) }'; echo $?)" \
    "--erase 1 trains a different model that still learns"
 
 # Errors.
