@@ -208,6 +208,79 @@ static void print_eval(struct run *run)
     }
 }
 
+/* The model, as it was meant to be run, and the buffers of one batch. */
+static void start_run(struct run *run, const struct cmdline *cmd)
+{
+    vx_error err;
+    memset(run, 0, sizeof *run);
+    run->cmd = cmd;
+    run->net = vx_net_load(cmd->model, &err);
+    if (!run->net)
+        vx_die(prog, 1, "%s", err.msg);
+    /* The batch's activations too, before any of them is allocated. */
+    if (vx_net_check_arch(vx_net_get_meta(run->net, "arch"), cmd->batch < 64 ? cmd->batch : 64, 0, &err) < 0)
+        vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd->model, err.msg);
+    vx_net_shape(run->net, run->dim, &run->classes, NULL);
+    vx_confusion_init(&run->confusion, run->classes);
+    vx_confusion_init(&run->song_confusion, run->classes);
+    vx_song_mean_init(&run->song, run->classes);
+    /* The model says how it was meant to be run (checked when it was loaded); the command line
+     * overrides it. */
+    const char *views = vx_net_get_meta(run->net, "views");
+    if (cmd->views_given)
+        run->views = cmd->views;
+    else if (views && vx_views_parse(views, &run->views, &err) < 0)
+        vx_die(prog, 1, "%s: %s", cmd->model, err.msg);
+    const char *cm = vx_net_get_meta(run->net, "classes");
+    run->class_meta = cm ? strdup(cm) : NULL;
+    if (cm && !run->class_meta)
+        vx_die(prog, 1, "out of memory");
+    size_t per = (size_t)run->dim[0] * run->dim[1] * run->dim[2];
+    run->recs = vx_calloc((size_t)cmd->batch, sizeof *run->recs, &err);
+    run->x = run->recs ? vx_calloc((size_t)cmd->batch * per, sizeof(float), &err) : NULL;
+    run->probs = run->x ? vx_calloc((size_t)cmd->batch * (size_t)run->classes, sizeof(float), &err) : NULL;
+    if (!run->probs)
+        vx_die(prog, 1, "%s", err.msg);
+    for (int i = 0; i < cmd->batch; i++)
+        vx_record_init(&run->recs[i]);
+    vx_record_init(&run->outrec);
+}
+
+static void end_run(struct run *run)
+{
+    for (int i = 0; i < run->cmd->batch; i++)
+        vx_record_free(&run->recs[i]);
+    vx_record_free(&run->outrec);
+    free(run->recs);
+    free(run->x);
+    free(run->probs);
+    free(run->class_meta);
+    vx_net_free(run->net);
+}
+
+/* Records of one input, predicted a batch at a time; returns how many wait for the next batch. */
+static int read_input(struct run *run, const char *path, int n)
+{
+    vx_error err;
+    FILE *f = vx_open_input(path, &err);
+    if (!f)
+        fail(run, err.msg);
+    vx_reader rd;
+    vx_reader_init(&rd, f, vx_input_name(path));
+    int got;
+    while ((got = vx_reader_next(&rd, &run->recs[n], &err)) == 1)
+        if (++n == run->cmd->batch) {
+            flush_batch(run, n);
+            n = 0;
+            if (run->cmd->unbuffered && fflush(run->out) != 0)
+                fail(run, "error writing the output");
+        }
+    if (got < 0)
+        fail(run, err.msg);
+    vx_close_input(f);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     struct cmdline cmd;
@@ -217,78 +290,21 @@ int main(int argc, char **argv)
     vx_set_threads(cmd.threads);
     vx_error err;
     struct run run;
-    memset(&run, 0, sizeof run);
-    run.cmd = &cmd;
-    run.net = vx_net_load(cmd.model, &err);
-    if (!run.net)
-        vx_die(prog, 1, "%s", err.msg);
-    /* The batch's activations too, before any of them is allocated. */
-    if (vx_net_check_arch(vx_net_get_meta(run.net, "arch"), cmd.batch < 64 ? cmd.batch : 64, 0, &err) < 0)
-        vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.model, err.msg);
-    vx_net_shape(run.net, run.dim, &run.classes, NULL);
-    vx_confusion_init(&run.confusion, run.classes);
-    vx_confusion_init(&run.song_confusion, run.classes);
-    vx_song_mean_init(&run.song, run.classes);
-    /* The model says how it was meant to be run (checked when it was loaded); the command line
-     * overrides it. */
-    const char *views = vx_net_get_meta(run.net, "views");
-    if (cmd.views_given)
-        run.views = cmd.views;
-    else if (views && vx_views_parse(views, &run.views, &err) < 0)
-        vx_die(prog, 1, "%s: %s", cmd.model, err.msg);
-    const char *cm = vx_net_get_meta(run.net, "classes");
-    run.class_meta = cm ? strdup(cm) : NULL;
-    if (cm && !run.class_meta)
-        vx_die(prog, 1, "out of memory");
-    size_t per = (size_t)run.dim[0] * run.dim[1] * run.dim[2];
-    run.recs = vx_calloc((size_t)cmd.batch, sizeof *run.recs, &err);
-    run.x = run.recs ? vx_calloc((size_t)cmd.batch * per, sizeof(float), &err) : NULL;
-    run.probs = run.x ? vx_calloc((size_t)cmd.batch * (size_t)run.classes, sizeof(float), &err) : NULL;
-    if (!run.probs)
-        vx_die(prog, 1, "%s", err.msg);
-    for (int i = 0; i < cmd.batch; i++)
-        vx_record_init(&run.recs[i]);
-    vx_record_init(&run.outrec);
+    start_run(&run, &cmd);
     if (vx_output_open(&run.output, cmd.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
     run.out = run.output.file;
-
-    char *stdin_only[] = {"-"};
-    char **inputs = cmd.ninputs ? cmd.inputs : stdin_only;
-    int ninputs = cmd.ninputs ? cmd.ninputs : 1, n = 0;
-    for (int i = 0; i < ninputs; i++) {
-        FILE *f = vx_open_input(inputs[i], &err);
-        if (!f)
-            fail(&run, err.msg);
-        vx_reader rd;
-        vx_reader_init(&rd, f, vx_input_name(inputs[i]));
-        int got;
-        while ((got = vx_reader_next(&rd, &run.recs[n], &err)) == 1)
-            if (++n == cmd.batch) {
-                flush_batch(&run, n);
-                n = 0;
-                if (cmd.unbuffered && fflush(run.out) != 0)
-                    fail(&run, "error writing the output");
-            }
-        if (got < 0)
-            fail(&run, err.msg);
-        vx_close_input(f);
-    }
-    if (n)
-        flush_batch(&run, n);
+    int pending = 0;
+    for (int i = 0; i < (cmd.ninputs ? cmd.ninputs : 1); i++)
+        pending = read_input(&run, cmd.ninputs ? cmd.inputs[i] : "-", pending);
+    if (pending)
+        flush_batch(&run, pending);
     if (cmd.eval)
         print_eval(&run);
     else if (cmd.songs)
         finish_song(&run);
     if (vx_output_commit(&run.output, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
-    for (int i = 0; i < cmd.batch; i++)
-        vx_record_free(&run.recs[i]);
-    vx_record_free(&run.outrec);
-    free(run.recs);
-    free(run.x);
-    free(run.probs);
-    free(run.class_meta);
-    vx_net_free(run.net);
+    end_run(&run);
     return 0;
 }
