@@ -88,10 +88,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case 'o': cmd->output = optarg; break;
         case PROGRESS: cmd->progress = 1; break;
         case CHUNK: bad = vx_parse_double(optarg, "--chunk", 0.01, 3000, &cmd->chunk_seconds, &err); break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

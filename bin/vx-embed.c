@@ -58,10 +58,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
                 vx_die(prog, 2, "%s", err.msg);
             cmd->batch = (int)v;
             break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
     }
     if (!cmd->model || !cmd->output)

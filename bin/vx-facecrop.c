@@ -132,10 +132,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             break;
         case ALLOW_NONE: cmd->allow_none = 1; break;
         case 'o': cmd->output = optarg; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

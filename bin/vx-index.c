@@ -52,10 +52,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case 'r': cmd->remove = optarg; break;
         case 'D': cmd->drop_missing = 1; break;
         case 'o': cmd->output = optarg; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
     }
     cmd->inputs = argv + optind;

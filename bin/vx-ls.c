@@ -35,10 +35,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         switch (c) {
         case 'c': cmd->count_only = 1; break;
         case 'q': cmd->no_stats = 1; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
     }
     cmd->inputs = argv + optind;

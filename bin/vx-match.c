@@ -90,10 +90,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_TEXT: cmd->form = FORM_TEXT; break;
         case OPT_M3U: cmd->form = FORM_M3U; break;
         case OPT_PATHS: cmd->form = FORM_PATHS; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
     }
     if (optind >= argc)

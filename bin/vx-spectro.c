@@ -60,10 +60,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case SEGMENT: bad = vx_parse_double(optarg, "--segment", 1e-3, 1e6, &o->segment, &err); break;
         case SEGMENT_HOP: bad = vx_parse_double(optarg, "--segment-hop", 1e-3, 1e6, &o->segment_hop, &err); break;
         case 'o': cmd->output = optarg; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

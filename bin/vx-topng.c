@@ -74,10 +74,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case RANGE: bad = parse_range(optarg, &cmd->range, &err); break;
         case PNG: cmd->format = VX_IMAGE_PNG; break;
         case 'o': cmd->output = optarg; break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
         if (bad)
             vx_die(prog, 2, "%s", err.msg);

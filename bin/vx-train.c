@@ -168,10 +168,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         }
         case OPT_OPTIM: o->optimizer = choice(optarg, "--optimizer", optimizer_names, 2); break;
         case OPT_SCHED: o->schedule = choice(optarg, "--schedule", schedule_names, 3); break;
-        default: {
-            char msg[128];
-            vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind, optopt, msg, sizeof msg));
-        }
+        default: vx_cli_bad_option(prog, c, argv, optind, optopt);
         }
     }
     if (optind + 1 < argc)

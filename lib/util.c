@@ -161,6 +161,12 @@ const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_n
     return buf;
 }
 
+_Noreturn void vx_cli_bad_option(const char *prog, int c, char **argv, int optind_now, int optopt_now)
+{
+    char msg[128];
+    vx_die(prog, 2, "%s (see --help)", vx_cli_option_error(c, argv, optind_now, optopt_now, msg, sizeof msg));
+}
+
 int vx_is_stdin(const char *path) { return !path || strcmp(path, "-") == 0; }
 
 const char *vx_input_name(const char *path) { return vx_is_stdin(path) ? "stdin" : path; }

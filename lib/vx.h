@@ -96,6 +96,8 @@ int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
  * opterr = 0 and an option string starting with ':' so that getopt prints nothing itself:
  * "unknown option '--foo'", "option '-b' needs a value". Pass optind and optopt. */
 const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_now, char *buf, size_t size);
+/* The same said as "PROG: MESSAGE (see --help)", exiting 2: every program's getopt default case. */
+_Noreturn void vx_cli_bad_option(const char *prog, int c, char **argv, int optind_now, int optopt_now);
 
 /* "-" or NULL means stdin, for every path a program reads; vx_input_name is what messages call it. */
 int vx_is_stdin(const char *path);
