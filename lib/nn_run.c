@@ -66,9 +66,29 @@ static int record_classes(vx_net *net, const vx_imageset *d, vx_error *err)
     return names[0] ? vx_net_set_meta(net, "classes", names, err) : 0;
 }
 
+/* The spectrogram a music model was trained on, for vx-embed to make the same: its parameters,
+ * and segments as long as the network's input (frames = segment * rate / hop). */
+static int record_spectro(vx_net *net, const vx_imageset *d, vx_error *err)
+{
+    for (int i = 0; i < 4; i++)
+        if (!d->spectro[i])
+            return 0;
+    for (int i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "spectro_%s", vx_spectro_keys[i]);
+        if (vx_net_set_meta_number(net, key, "%.0f", (double)d->spectro[i], err) < 0)
+            return -1;
+    }
+    uint32_t input[3];
+    vx_net_shape(net, input, NULL, NULL);
+    double seconds = (double)input[2] * (double)d->spectro[2] / (double)d->spectro[0];
+    return vx_net_set_meta_number(net, "spectro_segment", "%.9g", seconds, err);
+}
+
 int vx_net_record_data(vx_net *net, const vx_imageset *d, const char *data_name, uint64_t seed, vx_error *err)
 {
-    if (record_classes(net, d, err) < 0 || vx_net_set_meta(net, "train_data", data_name, err) < 0 ||
+    if (record_classes(net, d, err) < 0 || record_spectro(net, d, err) < 0 ||
+        vx_net_set_meta(net, "train_data", data_name, err) < 0 ||
         vx_net_set_meta_number(net, "seed", "%.0f", (double)seed, err) < 0 ||
         vx_net_set_meta_number(net, "train_images", "%.0f", (double)d->n, err) < 0)
         return -1;

@@ -69,6 +69,26 @@ static int keep_classes(vx_imageset *d, const vx_record *r, vx_error *err)
     return 0;
 }
 
+const char *const vx_spectro_keys[4] = {"rate", "n_fft", "hop", "mels"};
+
+/* Keeps a spectrogram's parameters, which every record must share: a model is trained on one. */
+static int keep_spectro(vx_imageset *d, const vx_record *r, vx_error *err)
+{
+    for (int i = 0; i < 4; i++) {
+        char text[32];
+        long v = 0;
+        if (vx_record_get_meta(r, vx_spectro_keys[i], text, sizeof text) &&
+            vx_parse_long(text, vx_spectro_keys[i], 1, 1000000, &v, err) < 0)
+            return vx_fail(err, "record '%s': metadata %s=%s is not a count", r->key, vx_spectro_keys[i], text);
+        if (d->n == 0)
+            d->spectro[i] = v;
+        else if (v != d->spectro[i])
+            return vx_fail(err, "record '%s' has %s=%ld but earlier records have %ld", r->key, vx_spectro_keys[i], v,
+                           d->spectro[i]);
+    }
+    return 0;
+}
+
 int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
 {
     uint32_t dim[3] = {1, r->dim[0], r->dim[1]};
@@ -78,7 +98,7 @@ int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
         return vx_fail(err, "record '%s' has rank %d; images are [C,H,W]", r->key, r->rank);
     if (r->label < 0 || r->label >= VX_NET_MAX_CLASSES)
         return vx_fail(err, "record '%s' has no label (or one above %d)", r->key, VX_NET_MAX_CLASSES - 1);
-    if (keep_classes(d, r, err) < 0)
+    if (keep_classes(d, r, err) < 0 || keep_spectro(d, r, err) < 0)
         return -1;
     if (d->n == 0) {
         memcpy(d->dim, dim, sizeof dim);

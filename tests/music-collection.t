@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
-plan 8
+plan 9
 ignore_libsox_leaks
 coll=$tmp/collection
 mkdir -p "$coll/happy" "$coll/sad" "$coll/angry"
@@ -47,6 +47,10 @@ make -s -C "$src" "${vars[@]}" "$tmp/mine.vxm" > make.txt 2>&1
 ok $? "make \$(MUSIC_OUT) MUSIC4Q=collection trains a model ($(tail -c 300 make.txt | tr '\n' ' '))"
 grep -a -q 'classes=angry,happy,sad\|classesangry,happy,sad' mine.vxm
 ok $? "the model's classes are the collection's folders"
+# vx-embed makes the spectrogram the model was trained on from what the model records of it.
+spectro=$(strings -n 3 mine.vxm | grep -o 'spectro_[a-z_]*[0-9.]*' | tr '\n' ' ')
+ok "$([ "$spectro" = 'spectro_rate22050 spectro_n_fft2048 spectro_hop512 spectro_mels96 spectro_segment2.99537415 ' ]; echo $?)" \
+   "the model records its spectrogram: $spectro"
 # What vx-train recorded is what the rule runs: the model is up to date, until the recipe changes.
 make -s -q -C "$src" "${vars[@]}" "$tmp/mine.vxm"
 ok $? "make -q: the model just trained is up to date"
