@@ -41,6 +41,8 @@ static const char usage[] =
     "      --gain DB            audio policy: a random gain of up to +-DB (0)\n"
     "      --time-mask N        audio policy: blank up to N frames (0)\n"
     "      --freq-mask N        audio policy: blank up to N bands (0)\n"
+    "      --stretch X          audio policy: play a window faster or slower, by a factor up to 1+X (0)\n"
+    "      --band-shift N       audio policy: move it up to N bands up or down (0)\n"
     "      --repeat N           windows taken from each real-valued sample per epoch (1)\n"
     "      --norm MODE          real-valued input: scalar (one mean and deviation), bands (one per\n"
     "                           band), either followed by ,segment to remove each input's own band\n"
@@ -63,7 +65,7 @@ struct cmdline {
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM };
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -116,7 +118,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"views", required_argument, NULL, OPT_VIEWS}, {"gain", required_argument, NULL, OPT_GAIN},
         {"time-mask", required_argument, NULL, OPT_TMASK}, {"freq-mask", required_argument, NULL, OPT_FMASK},
         {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
-        {"max-memory", required_argument, NULL, OPT_MAXMEM}, {NULL, 0, NULL, 0}};
+        {"max-memory", required_argument, NULL, OPT_MAXMEM}, {"stretch", required_argument, NULL, OPT_STRETCH},
+        {"band-shift", required_argument, NULL, OPT_BSHIFT}, {NULL, 0, NULL, 0}};
     int c;
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
@@ -148,6 +151,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_GAIN: o->gain_db = num(optarg, "--gain", 0, 60); break;
         case OPT_TMASK: o->time_mask = (int)whole(optarg, "--time-mask", 0, 100000); break;
         case OPT_FMASK: o->freq_mask = (int)whole(optarg, "--freq-mask", 0, 100000); break;
+        case OPT_STRETCH: o->stretch = num(optarg, "--stretch", 0, 1); break;
+        case OPT_BSHIFT: o->band_shift = (int)whole(optarg, "--band-shift", 0, 1000); break;
         case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
         case OPT_NORM:
             if (vx_input_norm_check(optarg, &err) < 0)

@@ -228,8 +228,10 @@ void nn_layer_backward(vx_net *net, int i, int n);
 void nn_net_set_input(vx_net *net, int n, int i, const float *chw);
 
 /* Normalises one real-valued input [C][H][W] as the model's metadata says: row r of channel c is
- * read at src + (c*H + r)*src_row_stride and written at dst + c*plane_stride + r*W. */
-void nn_normalise(const vx_net *net, const float *src, size_t src_row_stride, float *dst, size_t plane_stride);
+ * read at src + c*src_plane_stride + r*src_row_stride and written at dst + c*plane_stride + r*W
+ * (src may be dst, laid out alike). */
+void nn_normalise(const vx_net *net, const float *src, size_t src_row_stride, size_t src_plane_stride, float *dst,
+                  size_t plane_stride);
 /* Parses input_norm, input_band_mean and input_band_std values into the network. */
 int nn_set_norm_meta(vx_net *net, const char *name, const char *value, vx_error *err);
 

@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void nn_normalise(const vx_net *net, const float *src, size_t src_row_stride, float *dst, size_t plane_stride)
+void nn_normalise(const vx_net *net, const float *src, size_t src_row_stride, size_t src_plane_stride, float *dst,
+                  size_t plane_stride)
 {
     const nn_layer *in = &net->layer[0];
     int C = in->c, H = in->h, W = in->w;
     for (int c = 0; c < C; c++)
         for (int r = 0; r < H; r++) {
-            const float *row = src + ((size_t)c * H + (size_t)r) * src_row_stride;
+            const float *row = src + (size_t)c * src_plane_stride + (size_t)r * src_row_stride;
             float *out = dst + (size_t)c * plane_stride + (size_t)r * W;
             float centre = 0;
             if (net->norm_segment) {

@@ -25,7 +25,7 @@ int vx_net_input(const vx_net *net, const vx_record *r, float *x, vx_error *err)
             return vx_fail(err, "the model's input_norm=bands has no input_band_mean or input_band_std");
         if (vx_record_require_finite(r, err) < 0)
             return -1;
-        nn_normalise(net, r->data, (size_t)in->w, x, (size_t)in->h * in->w);
+        nn_normalise(net, r->data, (size_t)in->w, (size_t)in->h * in->w, x, (size_t)in->h * in->w);
         return 0;
     }
     for (size_t i = 0; i < count; i++) {

@@ -222,6 +222,40 @@ static void prepare_image(const uint8_t *src, const uint32_t dim[3], int augment
     erase_patch(&rng, erase, C, H, W, dst, plane_stride);
 }
 
+/* A W-wide window of a spectrogram [C][H][width] at a random place, played faster or slower (its
+ * frames read every s frames, s within [1/(1+stretch), 1+stretch] on a log scale, linearly
+ * interpolated; as far as the sample is long) and moved up to band_shift bands up or down (the
+ * edge band repeated), which roughly transposes it: timing and pitch that are no part of a
+ * song's emotion, taught not to matter. */
+static void warp_window(const float *src, uint32_t width, int C, int H, int W, const vx_train_opts *o,
+                        uint64_t *rng, float *out, size_t plane_stride)
+{
+    double s = 1;
+    if (o->stretch > 0)
+        s = exp((nn_uniform(rng) * 2 - 1) * log(1 + o->stretch));
+    if (W > 1 && (double)(W - 1) * s > (double)(width - 1))
+        s = (double)(width - 1) / (double)(W - 1);
+    uint32_t span = (uint32_t)ceil((double)(W - 1) * s) + 1;
+    span = span > width ? width : span;
+    uint32_t spare = width - span, offset = (uint32_t)(nn_uniform(rng) * (float)(spare + 1));
+    offset = offset > spare ? spare : offset;
+    int shift = 0;
+    if (o->band_shift > 0)
+        shift = (int)(nn_uniform(rng) * (float)(2 * o->band_shift + 1)) - o->band_shift;
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < H; r++) {
+            int from = r - shift < 0 ? 0 : r - shift >= H ? H - 1 : r - shift;
+            const float *row = src + ((size_t)c * H + (size_t)from) * width + offset;
+            float *o_row = out + (size_t)c * plane_stride + (size_t)r * W;
+            for (int x = 0; x < W; x++) { /* at <= (W-1) s <= span - 1 < width - offset */
+                double at = (double)x * s;
+                uint32_t i = (uint32_t)at;
+                float f = (float)(at - (double)i);
+                o_row[x] = i + 1 < width - offset ? row[i] + f * (row[i + 1] - row[i]) : row[i];
+            }
+        }
+}
+
 /* One real-valued sample [C][H][width] -> a W-wide window, normalised as the model says. The
  * audio policy draws the window's place, a gain (a shift of the dB scale, which removing each
  * band's mean undoes, as it should) and SpecAugment masks from the sample's own RNG state; without
@@ -231,10 +265,16 @@ static void prepare_values(const vx_net *net, const float *src, uint32_t width, 
 {
     const nn_layer *in = &net->layer[0];
     int C = in->c, H = in->h, W = in->w, audio = o->augment == VX_AUGMENT_AUDIO;
-    uint32_t spare = width - (uint32_t)W;
-    uint32_t offset = audio ? (uint32_t)(nn_uniform(&rng) * (float)(spare + 1)) : spare / 2;
-    offset = offset > spare ? spare : offset;
-    nn_normalise(net, src + offset, width, dst, plane_stride);
+    if (audio && (o->band_shift > 0 || o->stretch > 0)) {
+        /* Normalised in place: each row's values are read (for its mean) before it is written. */
+        warp_window(src, width, C, H, W, o, &rng, dst, plane_stride);
+        nn_normalise(net, dst, (size_t)W, plane_stride, dst, plane_stride);
+    } else {
+        uint32_t spare = width - (uint32_t)W;
+        uint32_t offset = audio ? (uint32_t)(nn_uniform(&rng) * (float)(spare + 1)) : spare / 2;
+        offset = offset > spare ? spare : offset;
+        nn_normalise(net, src + offset, width, (size_t)H * width, dst, plane_stride);
+    }
     if (!audio)
         return;
     float gain = (nn_uniform(&rng) * 2 - 1) * (float)o->gain_db;

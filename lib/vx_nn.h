@@ -103,6 +103,8 @@ typedef struct vx_train_opts {
     double erase;                      /* image policy: probability of random erasing */
     double gain_db;                    /* audio policy: a random shift of the dB scale, +-gain_db */
     int time_mask, freq_mask;          /* audio policy: SpecAugment, masks up to this many frames / bands */
+    double stretch;                    /* audio policy: tempo changed by a factor within 1 +- stretch */
+    int band_shift;                    /* audio policy: bands moved up or down by up to this many */
     int repeat;                        /* windows drawn from each sample per epoch (1) */
     double label_smoothing;
     int use_class_weights;

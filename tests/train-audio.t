@@ -1,0 +1,34 @@
+#!/bin/bash
+# train-audio.t — vx-train's audio policy on real spectrograms (sox tones through vx-decode and
+# vx-spectro): the model does not depend on the thread count with every random part on, tempo
+# and pitch changes (--stretch, --band-shift) change the model but at 0 leave it byte for byte as
+# without them, and out-of-range values are usage errors.
+. "$(dirname "$0")/lib.sh"
+command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
+ignore_libsox_leaks
+plan 6
+mkdir -p set/high set/low
+for i in 1 2 3 4; do
+    sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
+    sox -n -r 22050 -c 1 set/low/l$i.wav synth 2.5 square $((110 + 20 * i)) gain -12 2>/dev/null
+done
+vx-decode --labels high,low set | vx-spectro --mels 32 --n-fft 512 --hop 256 -o set.vxs
+ok $? "four songs of each class as whole spectrograms ($(vx-ls set.vxs | head -1 | cut -f1,4))"
+vx-decode --labels high,low set | vx-spectro --mels 32 --n-fft 512 --hop 256 --segment 0.743 -o segments.vxs
+printf 'input 1 32 64\nconv 4 3 same\nbn\nrelu\nmaxpool 4\ngap\nsoftmax 2\n' > tiny.arch
+train() { vx-train --arch "$tmp/tiny.arch" -e 2 -b 4 --augment=audio --repeat 2 --gain 3 --time-mask 8 --freq-mask 4 \
+            --norm bands,segment "$@" "$tmp/set.vxs" 2> "$tmp/err.txt"; }
+# train_in DIR ARGS...: trains DIR/m.vxm, so that what the model records of its command line is the same.
+train_in() { local dir=$1; shift; mkdir -p "$dir" && (cd "$dir" && train "$@" -o m.vxm); }
+train_in j1 --stretch 0.3 --band-shift 4 -j 1 && train_in j2 --stretch 0.3 --band-shift 4 -j 2
+ok "$(cmp -s j1/m.vxm j2/m.vxm; echo $?)" "with tempo and pitch changes, 1 and 2 threads train the same bytes ($(cat err.txt))"
+# The command lines differ, so the models are compared by what they answer.
+answers() { vx-infer -t "$1" segments.vxs | md5sum; }
+train_in plain && train_in zero --stretch 0 --band-shift 0
+ok "$([ "$(answers plain/m.vxm)" = "$(answers zero/m.vxm)" ]; echo $?)" "--stretch 0 --band-shift 0 train what no option does (draws unchanged)"
+ok "$([ "$(answers j1/m.vxm)" != "$(answers plain/m.vxm)" ]; echo $?)" "tempo and pitch changes change the model"
+(train --stretch 1.5 -o bad.vxm); st=$?
+ok "$([ $st = 2 ] && grep -q 'stretch: 1.5 is out of range \[0, 1\]' err.txt; echo $?)" "--stretch 1.5: exit 2 ($(cat err.txt))"
+(train --band-shift -1 -o bad.vxm); st=$?
+ok "$([ $st = 2 ] && [ ! -e bad.vxm ]; echo $?)" "--band-shift -1: exit 2, no model ($(cat err.txt))"
+done_testing
