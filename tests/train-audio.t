@@ -27,7 +27,8 @@ ok "$(cmp -s j1/m.vxm j2/m.vxm; echo $?)" "with tempo and pitch changes, 1 and 2
 answers() { local out; out=$(vx-infer -t "$1" segments.vxs) && [ -n "$out" ] && md5sum <<< "$out" || echo "failed $RANDOM$1"; }
 train_in plain && train_in zero --stretch 0 --band-shift 0
 ok "$([ "$(answers plain/m.vxm)" = "$(answers zero/m.vxm)" ]; echo $?)" "--stretch 0 --band-shift 0 train what no option does (draws unchanged)"
-ok "$([ "$(answers j1/m.vxm)" != "$(answers plain/m.vxm)" ]; echo $?)" "tempo and pitch changes change the model"
+a=$(answers j1/m.vxm); b=$(answers plain/m.vxm)
+ok "$([[ $a != failed* && $b != failed* && $a != "$b" ]]; echo $?)" "tempo and pitch changes change the model"
 (train --stretch 1.5 -o bad.vxm); st=$?
 ok "$([ $st = 2 ] && grep -q 'stretch: 1.5 is out of range \[0, 1\]' err.txt; echo $?)" "--stretch 1.5: exit 2 ($(cat err.txt))"
 (train --band-shift -1 -o bad.vxm); st=$?
