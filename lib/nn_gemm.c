@@ -425,6 +425,12 @@ void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const 
                    C, ldc, pa, pb);
 }
 
+/* For tests: threads whose number has its bit set in mask act as if their packing buffer could not
+ * be allocated, and take the fallback below. Declared by the tests only. */
+void nn_gemm_fail_packing(unsigned mask);
+static unsigned fail_packing;
+void nn_gemm_fail_packing(unsigned mask) { fail_packing = mask; }
+
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
              int accumulate, float *C, size_t ldc)
 {
@@ -448,20 +454,32 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
         mc = round_up(mc / 2, MR);
         mt = (M + mc - 1) / mc;
     }
-    NN_PRAGMA(omp parallel if (nthreads > 1))
+    /* Out of memory for a thread's packing buffer: its tiles are packed into this one, which every
+     * such thread (in any GEMM) takes in turn. The same packing and kernel sum in the same order,
+     * so the floats are those of the normal path on any number of threads, only slower. */
+    static _Alignas(64) float spare[NN_GEMM_PACK];
+    NN_PRAGMA(omp parallel if (nthreads > 1) default(none) shared(trans_a, trans_b, M, N, K, A, lda, B, ldb,
+                                                                   accumulate, C, ldc, mc, mt, nt, panels,
+                                                                   fail_packing, spare))
     {
-        float *pack = aligned_alloc(64, NN_GEMM_PACK * sizeof(float));
+        int me = 0;
+#ifdef _OPENMP
+        me = omp_get_thread_num();
+#endif
+        float *pack = me < 32 && (fail_packing >> me & 1) ? NULL : aligned_alloc(64, NN_GEMM_PACK * sizeof(float));
         NN_PRAGMA(omp for schedule(dynamic))
         for (int t = 0; t < mt * nt; t++) {
             int jb = t % nt, first = (int)((long)jb * panels / nt), end = (int)((long)(jb + 1) * panels / nt);
             int i0 = t / nt * mc, j0 = first * NR;
             int tm = imin(mc, M - i0), tn = imin(end * NR, N) - j0;
-            if (pack)
+            if (pack) {
                 gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, accumulate, C, ldc,
                            pack, pack + (size_t)MC_MAX * KC);
-            else /* out of memory for packing: still correct, just slow */
-                nn_gemm_ref(trans_a, trans_b, tm, tn, K, trans_a ? A + i0 : A + (size_t)i0 * lda, lda,
-                            trans_b ? B + (size_t)j0 * ldb : B + j0, ldb, accumulate, C + (size_t)i0 * ldc + j0, ldc);
+            } else { /* out of memory for packing: the spare buffer, one thread at a time */
+                NN_PRAGMA(omp critical(nn_gemm_spare))
+                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, accumulate, C, ldc,
+                           spare, spare + (size_t)MC_MAX * KC);
+            }
         }
         free(pack);
     }

@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static uint64_t rng = 12345;
 
@@ -109,6 +112,70 @@ static void check_packing(tap *t, int b, int trans)
         }
     tap_ok(t, bad == 0, "packing %c trans=%d: vector = plain in %d of %d shapes", b ? 'B' : 'A', trans, cases - bad,
            cases);
+}
+
+/* In lib/nn_gemm.c, for tests only: threads whose number has its bit set in mask take the GEMM's
+ * out-of-memory path, as if their packing buffer could not be allocated. */
+void nn_gemm_fail_packing(unsigned mask);
+
+static void set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+/* The GEMM with packing buffers refused (to every thread, or to the second only): the bytes of the
+ * normal path on one thread, on 1 and 2 threads, every transpose, K across the KC blocking. The
+ * shapes are large enough for nn_gemm to use its threads, and split into several tiles each. */
+static void check_gemm_fallback(tap *t)
+{
+    static const int shapes[][3] = {{100, 300, 700}, {37, 1100, 260}, {250, 40, 513}};
+    static const struct { int threads; unsigned fail; const char *what; } runs[] = {
+        {2, 0, "normal path, 2 threads"},
+        {1, ~0u, "no packing buffer, 1 thread"},
+        {2, ~0u, "no packing buffer for either of 2 threads"},
+        {2, 2u, "no packing buffer for the second of 2 threads"},
+    };
+    int nruns = (int)(sizeof runs / sizeof *runs), same[4] = {0, 0, 0, 0}, cases = 0;
+#ifdef _OPENMP
+    int threads_before = omp_get_max_threads();
+#endif
+    for (int s = 0; s < 3; s++)
+        for (int tr = 0; tr < 4; tr++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = tr & 1, tb = tr >> 1, acc = (s + tr) & 1;
+            size_t lda = (size_t)(ta ? M : K), ldb = (size_t)(tb ? K : N), ldc = (size_t)N + 1, nc = ldc * (size_t)M;
+            float *A = random_floats(lda * (size_t)(ta ? K : M)), *B = random_floats(ldb * (size_t)(tb ? N : K));
+            float *C0 = random_floats(nc), *want = nn_aligned_alloc(nc, NULL), *got = nn_aligned_alloc(nc, NULL);
+            memcpy(want, C0, nc * sizeof *want);
+            set_threads(1);
+            nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, want, ldc);
+            for (int r = 0; r < nruns; r++) {
+                memcpy(got, C0, nc * sizeof *got);
+                set_threads(runs[r].threads);
+                nn_gemm_fail_packing(runs[r].fail);
+                nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, got, ldc);
+                nn_gemm_fail_packing(0);
+                if (memcmp(got, want, nc * sizeof *got) == 0)
+                    same[r]++;
+                else
+                    tap_diag("%s: gemm %dx%dx%d ta=%d tb=%d acc=%d differs", runs[r].what, M, N, K, ta, tb, acc);
+            }
+            cases++;
+            free(A);
+            free(B);
+            free(C0);
+            free(want);
+            free(got);
+        }
+#ifdef _OPENMP
+    set_threads(threads_before);
+#endif
+    for (int r = 0; r < nruns; r++)
+        tap_ok(t, same[r] == cases, "gemm, %s: the bytes of 1 thread's normal path in %d of %d products", runs[r].what,
+               same[r], cases);
 }
 
 /* A layer with weights for tests, shaped by arch line parsing through a tiny network. */
@@ -271,7 +338,7 @@ int main(void)
     /* GEMM edges, every transpose: rows < MR, columns < NR, K not a multiple of 8 or 16 */
     int edges[][3] = {{5, 9, 17}, {11, 31, 9}, {12, 17, 263}, {25, 40, 7}, {3, 100, 300}, {97, 33, 15}};
     int nedges = (int)(sizeof edges / sizeof *edges);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 14 + 7 + 4 + 1);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 14 + 7 + 4 + 1);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -284,6 +351,7 @@ int main(void)
     for (int i = 0; i < nedges; i++)
         for (int tr = 0; tr < 4; tr++)
             check_gemm(&t, edges[i][0], edges[i][1], edges[i][2], tr & 1, tr >> 1, (i + tr) & 1);
+    check_gemm_fallback(&t);
     check_conv(&t, "conv 4 3 same", 3, 7, 9, 5);
     check_conv(&t, "conv 5 3 valid", 2, 8, 6, 3);
     check_conv(&t, "conv 3 4 same", 1, 9, 9, 2);
