@@ -1,6 +1,6 @@
 /* util.c — the small services every program needs: errors, checked sizes, option parsing,
  * atomic output files and progress lines. */
-#define _DEFAULT_SOURCE /* madvise */
+#define _GNU_SOURCE /* madvise, F_SETPIPE_SZ */
 #define _POSIX_C_SOURCE 200809L
 #include "vx.h"
 
@@ -270,11 +270,25 @@ static void remove_stale_temps(const char *final)
     closedir(d);
 }
 
+/* A pipe of 1 MiB instead of 64 KiB: the programs of a pipeline sharing one core then take turns
+ * sixteen times less often. Where Linux refuses (a lower pipe-max-size), the pipe stays as it is. */
+static void widen_pipe(int fd)
+{
+#ifdef F_SETPIPE_SZ
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < (1 << 20))
+        (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+#else
+    (void)fd;
+#endif
+}
+
 int vx_output_open(vx_output *out, const char *path, vx_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!path || strcmp(path, "-") == 0) { /* "-" is standard output here */
         out->file = stdout;
+        widen_pipe(STDOUT_FILENO);
         return 0;
     }
     /* Anything but a regular file (a device, a FIFO, a terminal) is written through, never
