@@ -14,13 +14,15 @@
 #else
 #define NN_PRAGMA(x)
 #endif
-#define NN_PARALLEL_FOR NN_PRAGMA(omp parallel for schedule(static))
 /* Loops over `work` floats in all: split over threads only when there is enough to share, since
  * every parallel region ends at a barrier, costly on a busy machine (batch-1 inference). Which
- * thread computes an element never changes its value. */
-#define NN_PARALLEL_FOR_IF(work) NN_PRAGMA(omp parallel for schedule(static) if ((work) > 65536))
+ * thread computes an element never changes its value. The data-sharing clauses follow the work,
+ * every variable named (default(none)). */
+#define NN_PARALLEL_FOR_IF(work, ...) \
+    NN_PRAGMA(omp parallel for schedule(static) if ((work) > 65536) default(none) __VA_ARGS__)
 /* Elementwise loops: split over threads and vectorised (GCC's -O2 leaves most loops scalar). */
-#define NN_PARALLEL_FOR_SIMD(work) NN_PRAGMA(omp parallel for simd schedule(static) if ((work) > 65536))
+#define NN_PARALLEL_FOR_SIMD(work, ...) \
+    NN_PRAGMA(omp parallel for simd schedule(static) if ((work) > 65536) default(none) __VA_ARGS__)
 #define NN_SIMD NN_PRAGMA(omp simd)
 
 /* ------------------------------------------------------------------ GEMM */

@@ -9,13 +9,6 @@
 #include <omp.h>
 #endif
 
-/* nn.h's loop macros with every variable's sharing written out (default(none)): the data-sharing
- * clauses follow the amount of work. */
-#define LAYER_FOR_IF(work, ...) \
-    NN_PRAGMA(omp parallel for schedule(static) if ((work) > 65536) default(none) __VA_ARGS__)
-#define LAYER_FOR_SIMD(work, ...) \
-    NN_PRAGMA(omp parallel for simd schedule(static) if ((work) > 65536) default(none) __VA_ARGS__)
-
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -446,7 +439,7 @@ static float pool_one(const nn_layer *l, const float *plane, int oy, int ox, int
 void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t *idx)
 {
     size_t in_hw = (size_t)l->in_h * l->in_w, out_hw = (size_t)l->h * l->w;
-    LAYER_FOR_IF((size_t)l->c * n * l->in_h * l->in_w, shared(l, n, x, y, idx, in_hw, out_hw))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n * l->in_h * l->in_w, shared(l, n, x, y, idx, in_hw, out_hw))
     for (long p = 0; p < (long)l->c * n; p++) {
         const float *plane = x + (size_t)p * in_hw;
         float *out = y + (size_t)p * out_hw;
@@ -511,7 +504,7 @@ void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t
 void nn_pool_backward(const nn_layer *l, int n, const float *dy, float *dx, const int32_t *idx)
 {
     size_t in_hw = (size_t)l->in_h * l->in_w, out_hw = (size_t)l->h * l->w;
-    LAYER_FOR_IF((size_t)l->c * n * l->in_h * l->in_w, shared(l, n, dy, dx, idx, in_hw, out_hw))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n * l->in_h * l->in_w, shared(l, n, dy, dx, idx, in_hw, out_hw))
     for (long p = 0; p < (long)l->c * n; p++) {
         float *plane = dx + (size_t)p * in_hw;
         const float *g = dy + (size_t)p * out_hw;
@@ -610,14 +603,14 @@ void nn_dense_forward(const nn_layer *l, int n, const float *x, float *y, float 
 {
     size_t hw = (size_t)l->in_h * l->in_w, F = dense_inputs(l);
     /* x [in_c][n][hw] -> flat [in_c*hw][n]: a feature per row, as the GEMM wants. */
-    LAYER_FOR_IF(F * (size_t)n, shared(l, n, x, flat, hw))
+    NN_PARALLEL_FOR_IF(F * (size_t)n, shared(l, n, x, flat, hw))
     for (int c = 0; c < l->in_c; c++)
         for (int b = 0; b < n; b++)
             for (size_t p = 0; p < hw; p++)
                 flat[((size_t)c * hw + p) * n + b] = x[((size_t)c * n + b) * hw + p];
     /* y [c][n] = weight [c][F] @ flat [F][n] */
     nn_gemm(0, 0, l->c, n, (int)F, l->weight, F, flat, (size_t)n, 0, y, (size_t)n);
-    LAYER_FOR_IF((size_t)l->c * n, shared(l, n, y))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n, shared(l, n, y))
     for (int o = 0; o < l->c; o++)
         for (int b = 0; b < n; b++)
             y[(size_t)o * n + b] += l->bias[o];
@@ -628,7 +621,7 @@ void nn_dense_backward(const nn_layer *l, int n, const float *flat, const float 
     size_t hw = (size_t)l->in_h * l->in_w, F = dense_inputs(l);
     /* dweight [c][F] = dy [c][n] @ flat^T [n][F] */
     nn_gemm(0, 1, l->c, (int)F, n, dy, (size_t)n, flat, (size_t)n, 0, l->dweight, F);
-    LAYER_FOR_IF((size_t)l->c * n, shared(l, n, dy))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n, shared(l, n, dy))
     for (int o = 0; o < l->c; o++) {
         float s = 0.0f;
         for (int b = 0; b < n; b++)
@@ -639,7 +632,7 @@ void nn_dense_backward(const nn_layer *l, int n, const float *flat, const float 
         return;
     /* dflat [F][n] = weight^T [F][c] @ dy [c][n], then back to [in_c][n][hw] */
     nn_gemm(1, 0, (int)F, n, l->c, l->weight, F, dy, (size_t)n, 0, dflat, (size_t)n);
-    LAYER_FOR_IF(F * (size_t)n, shared(l, n, dx, dflat, hw))
+    NN_PARALLEL_FOR_IF(F * (size_t)n, shared(l, n, dx, dflat, hw))
     for (int c = 0; c < l->in_c; c++)
         for (int b = 0; b < n; b++)
             for (size_t p = 0; p < hw; p++)
@@ -652,7 +645,7 @@ void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const fl
                    float *stat)
 {
     size_t m = (size_t)n * l->h * l->w; /* values per channel */
-    LAYER_FOR_IF((size_t)l->c * n * l->h * l->w, shared(l, train, momentum, x, y, xhat, stat, m))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n * l->h * l->w, shared(l, train, momentum, x, y, xhat, stat, m))
     for (int c = 0; c < l->c; c++) {
         const float *xc = x + (size_t)c * m;
         float mean, invstd;
@@ -698,7 +691,7 @@ void nn_bn_forward(const nn_layer *l, int n, int train, float momentum, const fl
 void nn_bn_backward(const nn_layer *l, int n, const float *xhat, const float *stat, const float *dy, float *dx)
 {
     size_t m = (size_t)n * l->h * l->w;
-    LAYER_FOR_IF((size_t)l->c * n * l->h * l->w, shared(l, xhat, stat, dy, dx, m))
+    NN_PARALLEL_FOR_IF((size_t)l->c * n * l->h * l->w, shared(l, xhat, stat, dy, dx, m))
     for (int c = 0; c < l->c; c++) {
         const float *g = dy + (size_t)c * m, *h = xhat + (size_t)c * m;
         double sg = 0, sgh = 0;
@@ -726,7 +719,7 @@ void nn_bn_backward(const nn_layer *l, int n, const float *xhat, const float *st
 void nn_act_forward(const nn_layer *l, size_t count, const float *x, float *y)
 {
     float slope = act_slope(l);
-    LAYER_FOR_SIMD(count, shared(count, x, y, slope))
+    NN_PARALLEL_FOR_SIMD(count, shared(count, x, y, slope))
     for (size_t i = 0; i < count; i++)
         y[i] = act_apply(x[i], slope);
 }
@@ -734,7 +727,7 @@ void nn_act_forward(const nn_layer *l, size_t count, const float *x, float *y)
 void nn_act_backward(const nn_layer *l, size_t count, const float *x, const float *dy, float *dx)
 {
     float slope = act_slope(l);
-    LAYER_FOR_SIMD(count, shared(count, x, dy, dx, slope))
+    NN_PARALLEL_FOR_SIMD(count, shared(count, x, dy, dx, slope))
     for (size_t i = 0; i < count; i++)
         dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
@@ -742,7 +735,7 @@ void nn_act_backward(const nn_layer *l, size_t count, const float *x, const floa
 void nn_dropout_forward(const nn_layer *l, size_t count, uint64_t seed, const float *x, float *y, float *mask)
 {
     float keep = 1.0f - l->alpha, scale = 1.0f / keep;
-    LAYER_FOR_SIMD(count, shared(count, seed, x, y, mask, keep, scale))
+    NN_PARALLEL_FOR_SIMD(count, shared(count, seed, x, y, mask, keep, scale))
     for (size_t i = 0; i < count; i++) {
         uint64_t s = seed ^ (i * 0x9e3779b97f4a7c15ull);
         mask[i] = nn_uniform(&s) < keep ? scale : 0.0f;
@@ -752,7 +745,7 @@ void nn_dropout_forward(const nn_layer *l, size_t count, uint64_t seed, const fl
 
 void nn_dropout_backward(size_t count, const float *mask, const float *dy, float *dx)
 {
-    LAYER_FOR_SIMD(count, shared(count, mask, dy, dx))
+    NN_PARALLEL_FOR_SIMD(count, shared(count, mask, dy, dx))
     for (size_t i = 0; i < count; i++)
         dx[i] = dy[i] * mask[i];
 }
