@@ -127,6 +127,14 @@ clean:
 model_stale = $(shell perl pipelines/model-stale.pl $(1) $(2) $(3))
 # $(call model_prereqs,WHY,FILES): FORCE when there is a why (or RETRAIN), and those FILES that exist.
 model_prereqs = $(if $(RETRAIN)$(1),FORCE) $(wildcard $(2))
+# $(call training_curves,LOG,PNG,YLABEL,TRAIN_ACC,VAL_ACC,VAL_LOSS): a training log's accuracies
+# and losses by epoch as a PNG (gnuplot), the titles of its lines given.
+training_curves = gnuplot -e "set terminal pngcairo size 900,500; set output '$(2)'; \
+  set key autotitle columnhead bottom right; set xlabel 'epoch'; set ylabel '$(3)'; \
+  set y2label 'loss'; set y2tics; set ytics nomirror; set grid; \
+  plot '$(1)' using 1:3 with linespoints title '$(4)', '' using 1:5 with linespoints title '$(5)', \
+       '' using 1:2 axes x1y2 with lines dashtype 2 title 'train loss', \
+       '' using 1:4 axes x1y2 with lines dashtype 2 title '$(6)'"
 # $(call fresh_checkpoint,CHECKPOINT,ARCH,VX-TRAIN-ARGUMENTS,STREAM): a recipe line removing the
 # checkpoint the run must not resume: of another recipe, older than the stream, or with RETRAIN=1.
 fresh_checkpoint = if [ -f $(1) ] && { [ -n "$(RETRAIN)" ] || [ $(4) -nt $(1) ] || \

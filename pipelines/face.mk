@@ -71,14 +71,7 @@ PLOTS ?= $(FACE_CACHE)/plots
 plots: models/face.tsv
 	@mkdir -p $(PLOTS)
 	[ -s $(FACE_CACHE)/eval-face.txt ] || $(MAKE) --no-print-directory eval-face
-	gnuplot -e "set terminal pngcairo size 900,500; set output '$(PLOTS)/face-curves.png'; \
-	  set key autotitle columnhead bottom right; set xlabel 'epoch'; set ylabel 'accuracy'; \
-	  set y2label 'loss'; set y2tics; set ytics nomirror; set grid; \
-	  plot 'models/face.tsv' \
-	       using 1:3 with linespoints title 'train accuracy', \
-	       '' using 1:5 with linespoints title 'PublicTest accuracy', \
-	       '' using 1:2 axes x1y2 with lines dashtype 2 title 'train loss', \
-	       '' using 1:4 axes x1y2 with lines dashtype 2 title 'PublicTest loss'"
+	$(call training_curves,models/face.tsv,$(PLOTS)/face-curves.png,accuracy,train accuracy,PublicTest accuracy,PublicTest loss)
 	awk -F'\t' 'NR > 1 && NF > 8 { for (k = 2; k <= 8; k++) print NR - 2, k - 2, $$k / ($$2+$$3+$$4+$$5+$$6+$$7+$$8) } \
 	  NR > 1 && NF > 8 { print "" }' $(FACE_CACHE)/eval-face.txt > $(PLOTS)/confusion.dat
 	gnuplot -e "set terminal pngcairo size 700,600; set output '$(PLOTS)/face-confusion.png'; \

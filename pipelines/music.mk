@@ -106,14 +106,7 @@ eval-music: | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro $(BUILD)/bin/vx-inf
 MUSIC_PLOTS ?= models/music
 music-plots: $(MUSIC_OUT:.vxm=.tsv)
 	[ -s $(MUSIC_CACHE)/eval-music.txt ] || $(MAKE) --no-print-directory eval-music
-	gnuplot -e "set terminal pngcairo size 900,500; set output '$(MUSIC_PLOTS)/curves.png'; \
-	  set key autotitle columnhead bottom right; set xlabel 'epoch'; set ylabel 'accuracy (per 3 s segment)'; \
-	  set y2label 'loss'; set y2tics; set ytics nomirror; set grid; \
-	  plot '$(MUSIC_OUT:.vxm=.tsv)' \
-	       using 1:3 with linespoints title 'train accuracy (random windows)', \
-	       '' using 1:5 with linespoints title 'validation accuracy (unseen artists)', \
-	       '' using 1:2 axes x1y2 with lines dashtype 2 title 'train loss', \
-	       '' using 1:4 axes x1y2 with lines dashtype 2 title 'validation loss'"
+	$(call training_curves,$(MUSIC_OUT:.vxm=.tsv),$(MUSIC_PLOTS)/curves.png,accuracy (per 3 s segment),train accuracy (random windows),validation accuracy (unseen artists),validation loss)
 	awk -F'\t' 'blank && NR > start + 1 && NF > 4 && $$1 != "songs" && $$1 != "accuracy" { \
 	    t = 0; for (k = 2; k <= NF - 1; k++) t += $$k; \
 	    for (k = 2; k <= NF - 1; k++) print row + 0, k - 2, (t ? $$k / t : 0), $$k; print ""; row++ } \
