@@ -187,10 +187,13 @@ vx_train_log *vx_train_log_open(const char *path, int done, vx_error *err)
     vx_train_log *log = vx_calloc(1, sizeof *log, err);
     if (!log)
         return NULL;
-    log->path = strdup(path);
-    log->file = log->path ? fopen(path, done > 0 ? "a" : "w") : NULL;
-    if (!log->file) {
-        vx_fail(err, log->path ? "cannot open %s: %s" : "out of memory", path, strerror(errno));
+    if (!(log->path = strdup(path))) {
+        vx_fail(err, "out of memory");
+        free(log);
+        return NULL;
+    }
+    if (!(log->file = fopen(path, done > 0 ? "a" : "w"))) {
+        vx_fail(err, "cannot open %s: %s", path, strerror(errno));
         free(log->path);
         free(log);
         return NULL;
@@ -215,7 +218,9 @@ int vx_train_log_close(vx_train_log *log, vx_error *err)
 {
     if (!log)
         return 0;
-    int rc = ferror(log->file) | fclose(log->file) ? vx_fail(err, "error writing %s", log->path) : 0;
+    int bad = ferror(log->file);
+    bad |= fclose(log->file) != 0;
+    int rc = bad ? vx_fail(err, "error writing %s", log->path) : 0;
     free(log->path);
     free(log);
     return rc;
