@@ -118,15 +118,6 @@ static void check_packing(tap *t, int b, int trans)
  * out-of-memory path, as if their packing buffer could not be allocated. */
 void nn_gemm_fail_packing(unsigned mask);
 
-static void set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
-
 /* The GEMM with packing buffers refused (to every thread, or to the second only): the bytes of the
  * normal path on one thread, on 1 and 2 threads, every transpose, K across the KC blocking. The
  * shapes are large enough for nn_gemm to use its threads, and split into several tiles each. */
@@ -150,11 +141,11 @@ static void check_gemm_fallback(tap *t)
             float *A = random_floats(lda * (size_t)(ta ? K : M)), *B = random_floats(ldb * (size_t)(tb ? N : K));
             float *C0 = random_floats(nc), *want = nn_aligned_alloc(nc, NULL), *got = nn_aligned_alloc(nc, NULL);
             memcpy(want, C0, nc * sizeof *want);
-            set_threads(1);
+            vx_set_threads(1);
             nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, want, ldc);
             for (int r = 0; r < nruns; r++) {
                 memcpy(got, C0, nc * sizeof *got);
-                set_threads(runs[r].threads);
+                vx_set_threads(runs[r].threads);
                 nn_gemm_fail_packing(runs[r].fail);
                 nn_gemm(ta, tb, M, N, K, A, lda, B, ldb, acc, got, ldc);
                 nn_gemm_fail_packing(0);
@@ -171,7 +162,7 @@ static void check_gemm_fallback(tap *t)
             free(got);
         }
 #ifdef _OPENMP
-    set_threads(threads_before);
+    vx_set_threads(threads_before);
 #endif
     for (int r = 0; r < nruns; r++)
         tap_ok(t, same[r] == cases, "gemm, %s: the bytes of 1 thread's normal path in %d of %d products", runs[r].what,

@@ -39,20 +39,11 @@ static void make_set(vx_imageset *d, int n, uint64_t seed)
     vx_record_free(&r);
 }
 
-static void set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
-
 /* Trains a fresh tiny net for `epochs` on d; the caller frees the net. */
 static vx_net *train_tiny(const vx_imageset *d, int epochs, int threads, double *acc)
 {
     vx_error err;
-    set_threads(threads);
+    vx_set_threads(threads);
     vx_net *net = vx_net_create(tiny_arch, 11, &err);
     vx_train_opts o;
     vx_train_defaults(&o);
@@ -67,7 +58,7 @@ static vx_net *train_tiny(const vx_imageset *d, int epochs, int threads, double 
     vx_eval ev;
     *acc = net && vx_net_evaluate(net, d, &ev, &err) == 0 ? ev.acc : 0;
     vx_trainer_free(t);
-    set_threads(2);
+    vx_set_threads(2);
     return net;
 }
 
@@ -248,7 +239,7 @@ int main(void)
     tap_ok(&t, same_params(one, two), "1 and 2 threads give bit-identical weights");
 
     /* Four epochs straight vs two, a checkpoint, a new process's worth of state, two more. */
-    set_threads(2);
+    vx_set_threads(2);
     vx_train_opts o;
     vx_train_defaults(&o);
     o.epochs = 4;
