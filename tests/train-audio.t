@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
 ignore_libsox_leaks
-plan 6
+plan 7
 mkdir -p set/high set/low
 for i in 1 2 3 4; do
     sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
@@ -33,4 +33,10 @@ ok "$([[ $a != failed* && $b != failed* && $a != "$b" ]]; echo $?)" "tempo and p
 ok "$([ $st = 2 ] && grep -q 'stretch: 1.5 is out of range \[0, 1\]' err.txt; echo $?)" "--stretch 1.5: exit 2 ($(cat err.txt))"
 (train --band-shift -1 -o bad.vxm); st=$?
 ok "$([ $st = 2 ] && [ ! -e bad.vxm ]; echo $?)" "--band-shift -1: exit 2, no model ($(cat err.txt))"
+# A model is trained on one spectrogram: records made with another hop are refused.
+vx-decode --labels high,low set | vx-spectro --mels 32 --n-fft 512 --hop 128 -o other.vxs
+cat set.vxs other.vxs > mixed.vxs
+vx-train --arch tiny.arch -e 1 -b 4 --augment=audio -o mixed.vxm mixed.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q "has hop=128 but earlier records have 256" err.txt && [ ! -e mixed.vxm ]; echo $?)" \
+   "spectrograms of two hops in one training stream: exit 1, no model ($(cat err.txt))"
 done_testing
