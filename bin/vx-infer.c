@@ -27,13 +27,15 @@ static const char usage[] =
     "  -b, --batch N       images per batch (64)\n"
     "  -u, --unbuffered    classify each image as it arrives and flush its output (live streams)\n"
     "  -j, --threads N     OpenMP threads\n"
+    "      --direct-conv   convolutions by im2col and GEMM only, not Winograd's algorithm where it\n"
+    "                      fits: slower, the same up to rounding; to check the fast path\n"
     "  -o, --output FILE   write to FILE, complete or not at all\n"
     "      --max-memory MB refuse a model whose parameters, activations and workspace need more (4096)\n"
     "  -h, --help          show this help and exit\n"
     "      --version       show the version and exit\n";
 
 struct cmdline {
-    int text, eval, batch, threads, unbuffered, songs;
+    int text, eval, batch, threads, unbuffered, songs, direct_conv;
     int views_given; /* views set on the command line, over the model's own */
     vx_views views;
     const char *output, *model;
@@ -50,7 +52,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"batch", required_argument, NULL, 'b'},
         {"unbuffered", no_argument, NULL, 'u'},
         {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
-        {"max-memory", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+        {"max-memory", required_argument, NULL, 'M'}, {"direct-conv", no_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0}};
     int c;
     long v;
     vx_error err;
@@ -69,6 +72,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
             cmd->views_given = 1;
             break;
         case 'u': cmd->unbuffered = 1; break;
+        case 'D': cmd->direct_conv = 1; break;
         case 'M':
             if (vx_parse_long(optarg, "--max-memory", 1, 1L << 20, &v, &err) < 0)
                 vx_die(prog, 2, "%s", err.msg);
@@ -214,6 +218,7 @@ static void start_run(struct run *run, const struct cmdline *cmd)
     run->net = vx_net_load(cmd->model, &err);
     if (!run->net)
         vx_die(prog, 1, "%s", err.msg);
+    vx_net_use_direct_conv(run->net, cmd->direct_conv);
     /* The batch's activations too, before any of them is allocated. */
     if (vx_net_check_arch(vx_net_get_meta(run->net, "arch"), cmd->batch < 64 ? cmd->batch : 64, 0, &err) < 0)
         vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd->model, err.msg);

@@ -50,6 +50,8 @@ static const char usage[] =
     "      --seed N             initialisation, order, augmentation and dropout (1)\n"
     "      --views SPEC         record how the model is to be run: flip, shift=N or both (none)\n"
     "  -j, --threads N          OpenMP threads (results do not depend on it)\n"
+    "      --direct-conv        convolutions by im2col and GEMM only, not Winograd's algorithm where\n"
+    "                           it fits: slower, the same up to rounding; to check the fast path\n"
     "      --max-memory MB      refuse a network whose parameters, optimiser state, activations\n"
     "                           and workspace need more (4096)\n"
     "      --progress           progress on stderr even when it is not a terminal\n"
@@ -58,14 +60,15 @@ static const char usage[] =
 
 struct cmdline {
     const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *norm;
-    int resume, threads, progress;
+    int resume, threads, progress, direct_conv;
     char views[32]; /* --views in its canonical form, or empty */
     vx_train_opts opts;
 };
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT };
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT,
+       OPT_DIRECT };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -118,6 +121,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"views", required_argument, NULL, OPT_VIEWS}, {"gain", required_argument, NULL, OPT_GAIN},
         {"time-mask", required_argument, NULL, OPT_TMASK}, {"freq-mask", required_argument, NULL, OPT_FMASK},
         {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
+        {"direct-conv", no_argument, NULL, OPT_DIRECT},
         {"max-memory", required_argument, NULL, OPT_MAXMEM}, {"stretch", required_argument, NULL, OPT_STRETCH},
         {"band-shift", required_argument, NULL, OPT_BSHIFT}, {NULL, 0, NULL, 0}};
     int c;
@@ -133,6 +137,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case 'e': o->epochs = (int)whole(optarg, "--epochs", 1, 100000); break;
         case 'b': o->batch = (int)whole(optarg, "--batch", 2, 65536); break;
         case 'j': cmd->threads = (int)whole(optarg, "--threads", 1, 1024); break;
+        case OPT_DIRECT: cmd->direct_conv = 1; break;
         case OPT_VAL: cmd->val = optarg; break;
         case OPT_BEST: cmd->best = optarg; break;
         case OPT_LOG: cmd->log = optarg; break;
@@ -256,6 +261,7 @@ int main(int argc, char **argv)
         vx_die(prog, 1, "%s: %s", cmd.arch, err.msg);
     if (cmd.init && strcmp(vx_net_get_meta(net, "arch"), arch) != 0)
         vx_die(prog, 1, "--init: %s was not built from %s", cmd.init, cmd.arch);
+    vx_net_use_direct_conv(net, cmd.direct_conv);
     vx_imageset train, val;
     vx_imageset_init(&train);
     vx_imageset_init(&val);

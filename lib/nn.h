@@ -112,6 +112,7 @@ typedef struct nn_layer {
     float *aux;   /* bn: normalised x [c][n][h][w]; dropout: mask; dense: flattened input [F][n] */
     float *stat;  /* bn: mean [c], inverse std [c] */
     int32_t *idx; /* max pooling: argmax index of each output within its input plane */
+    float *winograd; /* Winograd convolutions: inference's transformed kernels (nn_winograd_pack_kernels) */
 } nn_layer;
 
 /* Per-thread scratch for the layers. A convolution splits the batch into NN_GROUPS fixed groups of
@@ -124,15 +125,21 @@ typedef struct nn_work {
     float *thread;     /* [nthreads][per_thread], 64-byte aligned */
     float *part;       /* [NN_GROUPS][largest conv weight] */
     float *packed_weight; /* the largest conv weight, packed for the GEMM (nn_gemm_pack_a) */
+    int direct;           /* convolutions take the direct path only, to check the fast ones against */
 } nn_work;
 /* Floats a conv layer needs per thread, for its group partials and for its packed weight. */
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed);
+/* The calling thread's number, and the threads of a region using ws's per-thread scratch: as many
+ * as allowed, no more than it has slices. */
+int nn_thread_id(void);
+int nn_team_size(const nn_work *ws);
 
 /* What inference applies to a convolution's output while it is still in cache, instead of in
  * passes of their own: batch norm with its running statistics, then an activation. Either may be
  * NULL. The arithmetic is that of the separate layers, so the results are bit-identical. */
 typedef struct nn_conv_post {
     const nn_layer *bn, *act;
+    const float *winograd; /* the kernels as nn_winograd_pack_kernels left them, or NULL */
 } nn_conv_post;
 
 /* conv2d over a batch: x [in_c][n][in_h][in_w] -> y [c][n][h][w]; post may be NULL. */
@@ -141,6 +148,26 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws);
 void nn_conv_forward_ref(const nn_layer *l, int n, const float *x, float *y);
 void nn_conv_backward_ref(const nn_layer *l, int n, const float *x, const float *dy, float *dx);
+/* Adds the bias, then post's batch norm and activation, to count outputs of every channel of
+ * sample b, from the sample's output first; and the bias gradient of channel oc. */
+void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t count, float *y,
+                      const nn_conv_post *post);
+float nn_conv_bias_gradient(const nn_layer *l, int n, const float *dy, int oc);
+
+/* Winograd F(2x2,3x3) for the convolutions it fits (3x3, stride 1, 'same', at least 8 input
+ * channels), which nn_conv_forward and nn_conv_backward hand to it unless ws->direct. Its floats
+ * differ from the direct path's by rounding only (tests/nn_kernels.c states the bound). */
+int nn_winograd_fits(const nn_layer *l);
+/* Per-thread floats; *part the group partials; *packed room for the transformed kernels
+ * (16*c*in_c) followed by their packing (nn_winograd_packed_floats). */
+size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed);
+size_t nn_winograd_packed_floats(const nn_layer *l);
+/* The kernels transformed into u [16][c][in_c] (or, rotated, the input gradient's [16][in_c][c]),
+ * then packed into packed for the 16 GEMMs. */
+void nn_winograd_pack_kernels(const nn_layer *l, int rotated, float *u, float *packed);
+void nn_winograd_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws,
+                         const float *packed, const nn_conv_post *post);
+void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws);
 
 void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t *idx);
 void nn_pool_backward(const nn_layer *l, int n, const float *dy, float *dx, const int32_t *idx);
@@ -196,6 +223,8 @@ struct vx_net {
     int max_batch;  /* the batch buffers below hold this many samples */
     int reserved_training; /* ... and the gradients and saved values of training */
     float *acts;    /* one allocation for out/dout/aux of every layer */
+    float *winograd; /* one for every layer's winograd, valid when winograd_ready */
+    int winograd_ready;
     nn_work work;
     float in_mean, in_std; /* input normalisation: x = (value - mean) / std */
     /* input_norm=bands: one mean and deviation per input row (mel band) instead, in band_mean and
@@ -220,6 +249,8 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err);
  * probabilities [classes][n]. train enables dropout and batch statistics; without it, inference
  * fuses layers and writes only the outputs it needs (the last layer's out when that is softmax). */
 const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed);
+/* After parameters are changed other than by training (tests, loading into a reserved network). */
+void nn_net_params_changed(vx_net *net);
 /* Backward pass after a training forward; dlogits is placed in the softmax layer's dout. */
 void nn_net_backward(vx_net *net, int n);
 /* Layer i alone: forward from layer i-1's out; backward from its dout into layer i-1's dout

@@ -9,7 +9,7 @@
 #include <omp.h>
 #endif
 
-static int thread_id(void)
+int nn_thread_id(void)
 {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -18,8 +18,7 @@ static int thread_id(void)
 #endif
 }
 
-/* Threads for a region using per-thread scratch: as many as allowed, no more than it has slices. */
-static int team_size(const nn_work *ws)
+int nn_team_size(const nn_work *ws)
 {
 #ifdef _OPENMP
     int n = omp_get_max_threads();
@@ -64,7 +63,8 @@ static void group_range(int n, int g, int *b0, int *b1)
     *b1 = (int)((long)(g + 1) * n / G);
 }
 
-size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed)
+/* The direct path's scratch: im2col and its gradient, then the GEMM's packing. */
+static size_t direct_work(const nn_layer *l, int n, size_t *part, size_t *packed)
 {
     int gmax = (n + groups_of(n) - 1) / groups_of(n);
     size_t col = conv_rows(l) * conv_pixels(l) * (size_t)conv_chunk(l, gmax);
@@ -72,6 +72,18 @@ size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed)
     *part = (size_t)NN_GROUPS * l->c * conv_rows(l);
     *packed = nn_gemm_packed_a_floats(l->c, (int)conv_rows(l));
     return 2 * col + NN_GEMM_PACK;
+}
+
+/* Room for either path, so that a network may switch to the direct one at any time. */
+size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed)
+{
+    size_t t = direct_work(l, n, part, packed);
+    if (!nn_winograd_fits(l))
+        return t;
+    size_t wpart, wpacked, w = nn_winograd_work(l, &wpart, &wpacked);
+    *part = wpart > *part ? wpart : *part;
+    *packed = wpacked > *packed ? wpacked : *packed;
+    return w > t ? w : t;
 }
 
 /* Output columns [lo, hi) of one row whose input index o*stride + off falls inside [0, size). */
@@ -210,8 +222,18 @@ static inline float bn_apply(float x, float mean, float invstd, float gamma, flo
 static float act_slope(const nn_layer *act) { return act->kind == NN_LEAKY ? act->alpha : 0.0f; }
 static inline float act_apply(float x, float slope) { return x > 0.0f ? x : slope * x; }
 
-/* y[oc][i] = act(bn(y[oc][i] + bias)) over count outputs of each channel, from output first of sample b. */
-static void conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t count, float *y,
+float nn_conv_bias_gradient(const nn_layer *l, int n, const float *dy, int oc)
+{
+    float s = 0.0f;
+    size_t count = (size_t)n * conv_pixels(l);
+    const float *src = dy + (size_t)oc * count;
+    NN_PRAGMA(omp simd reduction(+ : s))
+    for (size_t i = 0; i < count; i++)
+        s += src[i];
+    return s;
+}
+
+void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t count, float *y,
                           const nn_conv_post *post)
 {
     const nn_layer *bn = post ? post->bn : NULL, *act = post ? post->act : NULL;
@@ -258,17 +280,27 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
         nn_gemm_serial_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col, m * ohw, 0,
                               y + (size_t)b * ohw, (size_t)n * ohw, pack);
-        conv_epilogue(l, n, b, 0, m * ohw, y, post);
+        nn_conv_epilogue(l, n, b, 0, m * ohw, y, post);
     }
 }
 
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
-    size_t part, packed, colsize = (nn_conv_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
+    if (!ws->direct && nn_winograd_fits(l)) {
+        const float *kernels = post ? post->winograd : NULL;
+        if (!kernels) {
+            float *u = ws->packed_weight;
+            nn_winograd_pack_kernels(l, 0, u, u + 16 * (size_t)l->c * l->in_c);
+            kernels = u + 16 * (size_t)l->c * l->in_c;
+        }
+        nn_winograd_forward(l, n, x, y, ws, kernels, post);
+        return;
+    }
+    size_t part, packed, colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     /* Packed once here rather than once per tile of every group's GEMM. */
     const float *packed_weight = ws->packed_weight;
     nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), ws->packed_weight);
-    int team = team_size(ws);
+    int team = nn_team_size(ws);
     if (n < team) {
         /* Fewer samples than threads (batch 1 inference): the threads split each sample's output
          * rows, and each makes the columns it multiplies itself. (Sharing one im2col matrix and
@@ -279,7 +311,7 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
             NN_PRAGMA(omp parallel num_threads(team) default(none)
                       shared(l, n, b, x, y, ws, ohw, colsize, packed_weight, post, team))
             {
-                int t = thread_id(), parts = team;
+                int t = nn_thread_id(), parts = team;
 #ifdef _OPENMP
                 parts = omp_get_num_threads();
 #endif
@@ -291,7 +323,7 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
                     nn_gemm_serial_packed(0, 0, l->c, (int)cols, (int)conv_rows(l), l->weight, conv_rows(l),
                                           packed_weight, col, cols, 0, y + (size_t)b * ohw + (size_t)oy0 * l->w,
                                           (size_t)n * ohw, col + 2 * colsize);
-                    conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
+                    nn_conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
                 }
             }
         }
@@ -302,7 +334,7 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
     NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team) default(none)
               shared(G, l, n, x, y, ws, colsize, packed_weight, post))
     for (int g = 0; g < G; g++) {
-        float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
+        float *col = ws->thread + (size_t)nn_thread_id() * ws->per_thread;
         int b0, b1;
         group_range(n, g, &b0, &b1);
         conv_forward_group(l, n, b0, b1, x, y, col, packed_weight, col + 2 * colsize, post);
@@ -311,16 +343,20 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
 
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
+    if (!ws->direct && nn_winograd_fits(l)) {
+        nn_winograd_backward(l, n, x, dy, dx, ws);
+        return;
+    }
     size_t rows = conv_rows(l), ohw = conv_pixels(l), part, packed;
-    size_t colsize = (nn_conv_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
+    size_t colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
     int G = groups_of(n);
-    NN_PRAGMA(omp parallel num_threads(team_size(ws)) default(none)
+    NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
               shared(G, l, n, x, dy, dx, ws, rows, ohw, colsize, nweight))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
-            float *col = ws->thread + (size_t)thread_id() * ws->per_thread;
+            float *col = ws->thread + (size_t)nn_thread_id() * ws->per_thread;
             float *dcol = col + colsize, *pack = col + 2 * colsize;
             float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] */
             int b0, b1;
@@ -350,14 +386,8 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
             l->dweight[i] = s;
         }
         NN_PRAGMA(omp for schedule(static))
-        for (int oc = 0; oc < l->c; oc++) {
-            float s = 0.0f;
-            const float *src = dy + (size_t)oc * n * ohw;
-            NN_PRAGMA(omp simd reduction(+ : s))
-            for (size_t i = 0; i < (size_t)n * ohw; i++)
-                s += src[i];
-            l->dbias[oc] = s;
-        }
+        for (int oc = 0; oc < l->c; oc++)
+            l->dbias[oc] = nn_conv_bias_gradient(l, n, dy, oc);
     }
 }
 
@@ -466,13 +496,22 @@ void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t
                     }
                     continue;
                 }
+                int32_t *a = arg + (size_t)oy * l->w, row = 2 * oy * l->in_w;
+                NN_SIMD
                 for (int ox = 0; ox < l->w; ox++) {
-                    int at = 2 * oy * l->in_w + 2 * ox, best = at;
-                    best = plane[at + 1] > plane[best] ? at + 1 : best;
-                    best = plane[at + l->in_w] > plane[best] ? at + l->in_w : best;
-                    best = plane[at + l->in_w + 1] > plane[best] ? at + l->in_w + 1 : best;
-                    o[ox] = plane[best];
-                    arg[oy * l->w + ox] = best;
+                    float v = r0[2 * ox], c;
+                    int32_t at = row + 2 * ox;
+                    c = r0[2 * ox + 1];
+                    at = c > v ? row + 2 * ox + 1 : at;
+                    v = c > v ? c : v;
+                    c = r1[2 * ox];
+                    at = c > v ? row + l->in_w + 2 * ox : at;
+                    v = c > v ? c : v;
+                    c = r1[2 * ox + 1];
+                    at = c > v ? row + l->in_w + 2 * ox + 1 : at;
+                    v = c > v ? c : v;
+                    o[ox] = v;
+                    a[ox] = at;
                 }
             }
             continue;

@@ -24,6 +24,9 @@ size_t vx_net_memory_limit(void);
 /* Parses an architecture and checks, allocating nothing, that it fits the limit for batches of
  * `batch`, for training (optimiser state included) or for inference. */
 int vx_net_check_arch(const char *arch, int batch, int training, vx_error *err);
+/* Convolutions by the direct algorithm only (im2col and GEMM), not Winograd's where it fits:
+ * slower, and different in the last bits; for checking the fast path against. */
+void vx_net_use_direct_conv(vx_net *net, int direct);
 /* Input shape [C,H,W], number of classes, number of parameters. */
 void vx_net_shape(const vx_net *net, uint32_t input[3], int *nclasses, size_t *nparams);
 /* Name=value metadata kept in the model file (architecture, classes, normalisation, training facts). */

@@ -246,6 +246,101 @@ static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
     vx_net_free(net);
 }
 
+/* Largest |a - b| over the largest |b|: the error of a against the reference b. */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double big = 0;
+    for (size_t i = 0; i < n; i++)
+        big = fmax(big, fabs((double)b[i]));
+    return max_diff(a, b, n) / (big > 0 ? big : 1);
+}
+
+/* The bound every Winograd F(2x2,3x3) output, input gradient and weight gradient is held to: its
+ * largest error against the double-precision direct reference, relative to the reference's largest
+ * magnitude. Both it and the direct float path measure 1e-7 to 2e-6 on these shapes. */
+#define WINOGRAD_BOUND 1e-5
+
+/* One Winograd layer (3x3 'same', in_c >= 8), forward and backward: against the reference, against
+ * the direct path within the bound, and the same bytes on 1 and 2 threads. */
+static void check_winograd(tap *t, int cin, int cout, int h, int w, int n)
+{
+    char line[64];
+    snprintf(line, sizeof line, "conv %d 3 same", cout);
+    vx_net *net = one_layer(line, cin, h, w, n);
+    if (!net || !nn_winograd_fits(&net->layer[1])) {
+        tap_ok(t, 0, "winograd %s on %dx%dx%d: not a Winograd layer", line, cin, h, w);
+        vx_net_free(net);
+        return;
+    }
+    nn_layer *l = &net->layer[1];
+    size_t nx = (size_t)cin * n * h * w, ny = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
+    float *x = random_floats(nx), *dy = random_floats(ny);
+    float *y[3], *dx[3], *dw[3]; /* Winograd on 2 threads, on 1, and the reference */
+    for (int k = 0; k < 3; k++) {
+        y[k] = random_floats(ny);
+        dx[k] = random_floats(nx);
+        dw[k] = random_floats(nw);
+    }
+#ifdef _OPENMP
+    int threads_before = omp_get_max_threads();
+#endif
+    for (int k = 0; k < 2; k++) {
+        vx_set_threads(2 - k);
+        nn_conv_forward(l, n, x, y[k], &net->work, NULL);
+        nn_conv_backward(l, n, x, dy, dx[k], &net->work);
+        memcpy(dw[k], l->dweight, nw * sizeof(float));
+    }
+#ifdef _OPENMP
+    vx_set_threads(threads_before);
+#endif
+    nn_conv_forward_ref(l, n, x, y[2]);
+    nn_conv_backward_ref(l, n, x, dy, dx[2]);
+    memcpy(dw[2], l->dweight, nw * sizeof(float));
+    double ey = rel_diff(y[0], y[2], ny), edx = rel_diff(dx[0], dx[2], nx), edw = rel_diff(dw[0], dw[2], nw);
+    int same = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(dx[0], dx[1], nx * sizeof(float)) &&
+               !memcmp(dw[0], dw[1], nw * sizeof(float));
+    /* The direct path of the same network, for scale. */
+    net->work.direct = 1;
+    nn_conv_forward(l, n, x, y[1], &net->work, NULL);
+    nn_conv_backward(l, n, x, dy, dx[1], &net->work);
+    double direct = fmax(rel_diff(y[1], y[2], ny), fmax(rel_diff(dx[1], dx[2], nx), rel_diff(l->dweight, dw[2], nw)));
+    tap_ok(t, ey < WINOGRAD_BOUND && edx < WINOGRAD_BOUND && edw < WINOGRAD_BOUND && same,
+           "winograd %d->%d on %dx%d, batch %d: relative error y %.2g dx %.2g dw %.2g (direct path %.2g), "
+           "1 and 2 threads %s",
+           cin, cout, h, w, n, ey, edx, edw, direct, same ? "the same bytes" : "differ");
+    for (int k = 0; k < 3; k++) {
+        free(y[k]);
+        free(dx[k]);
+        free(dw[k]);
+    }
+    free(x);
+    free(dy);
+    vx_net_free(net);
+}
+
+/* Inference keeps each Winograd layer's transformed kernels between batches: they follow the
+ * weights through training steps and nn_net_params_changed, and --direct-conv leaves them aside. */
+static void check_winograd_cache(tap *t)
+{
+    vx_error err;
+    vx_net *net = vx_net_create("input 8 6 6\nconv 8 3 same\nrelu\ngap\nsoftmax 3\n", 5, &err);
+    float x[8 * 6 * 6], p0[3], p1[3], p2[3], p3[3];
+    for (int i = 0; i < 8 * 6 * 6; i++)
+        x[i] = nn_uniform(&rng);
+    int ok = net && vx_net_predict(net, x, 1, p0, &err) == 0;
+    for (size_t i = 0; ok && i < net->layer[1].c * (size_t)72; i++)
+        net->layer[1].weight[i] *= -2.0f;
+    ok = ok && vx_net_predict(net, x, 1, p1, &err) == 0; /* stale: nothing said the weights changed */
+    nn_net_params_changed(net);
+    ok = ok && vx_net_predict(net, x, 1, p2, &err) == 0;
+    vx_net_use_direct_conv(net, 1);
+    ok = ok && vx_net_predict(net, x, 1, p3, &err) == 0;
+    tap_ok(t, ok && !memcmp(p0, p1, sizeof p0) && memcmp(p1, p2, sizeof p1) && fabsf(p2[0] - p3[0]) < 1e-6f,
+           "winograd kernels cached for inference, renewed when told: %.6f %.6f %.6f, direct %.6f", p0[0], p1[0],
+           p2[0], p3[0]);
+    vx_net_free(net);
+}
+
 /* Hand-computed: a 3x3 input, a 2x2 kernel of ones, valid: sums of each 2x2 window plus bias. */
 static void check_tiny_conv(tap *t)
 {
@@ -329,7 +424,11 @@ int main(void)
     /* GEMM edges, every transpose: rows < MR, columns < NR, K not a multiple of 8 or 16 */
     int edges[][3] = {{5, 9, 17}, {11, 31, 9}, {12, 17, 263}, {25, 40, 7}, {3, 100, 300}, {97, 33, 15}};
     int nedges = (int)(sizeof edges / sizeof *edges);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 14 + 7 + 4 + 1);
+    int winograd[][5] = {{8, 5, 7, 9, 3},   {17, 33, 6, 6, 13}, {12, 20, 1, 5, 2}, {9, 4, 2, 2, 1},
+                         {32, 64, 24, 24, 4}, {64, 64, 13, 11, 1}, {16, 8, 3, 17, 9}, {64, 128, 12, 12, 9},
+                         {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}};
+    int nwinograd = (int)(sizeof winograd / sizeof *winograd);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 14 + 7 + 4 + 1 + nwinograd + 1);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -358,6 +457,11 @@ int main(void)
     /* Batch 1: the threads split the output rows, each copying its rows' shifted input planes. */
     check_conv(&t, "conv 5 3 same", 3, 11, 10, 1);
     check_conv(&t, "conv 3 5 same", 2, 7, 7, 1);
+    /* Winograd: odd sizes, one tile row or column, batch 1 (rows split between threads), chunks
+     * of several samples and (70x66) of a sample's rows, and the shipped nets' shapes. */
+    for (int i = 0; i < nwinograd; i++)
+        check_winograd(&t, winograd[i][0], winograd[i][1], winograd[i][2], winograd[i][3], winograd[i][4]);
+    check_winograd_cache(&t);
     check_pool(&t, "maxpool 2", 3, 8, 8, 5);
     check_pool(&t, "maxpool 2", 2, 7, 9, 3);
     check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3);
