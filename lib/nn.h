@@ -45,6 +45,17 @@ void nn_gemm_pack_a(int M, int K, const float *A, size_t lda, float *packed);
 void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda,
                            const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
                            float *pack);
+/* B not as a matrix but as a function that packs any block of it: op(B)[p0:p0+kc, j0:j0+nc] as
+ * NN_GEMM_NR-column panels, each [kc][NN_GEMM_NR], the columns past nc zero (as the GEMM's own
+ * packing lays them out). A convolution packs its input this way without an im2col matrix. */
+#define NN_GEMM_NR 32
+typedef struct nn_gemm_b_packer {
+    void (*pack)(const void *ctx, int j0, int nc, int p0, int kc, float *dst);
+    const void *ctx;
+} nn_gemm_b_packer;
+/* nn_gemm_serial_packed with A packed and B from packer: the same sums in the same order. */
+void nn_gemm_serial_packer(int M, int N, int K, const float *packed_a, const nn_gemm_b_packer *packer, int accumulate,
+                           float *C, size_t ldc, float *pack);
 /* The naive triple loop (double accumulation), for tests. */
 void nn_gemm_ref(int trans_a, int trans_b, int M, int N, int K, const float *A, size_t lda, const float *B,
                  size_t ldb, int accumulate, float *C, size_t ldc);
@@ -125,7 +136,9 @@ typedef struct nn_work {
     float *thread;     /* [nthreads][per_thread], 64-byte aligned */
     float *part;       /* [NN_GROUPS][largest conv weight] */
     float *packed_weight; /* the largest conv weight, packed for the GEMM (nn_gemm_pack_a) */
-    int direct;           /* convolutions take the direct path only, to check the fast ones against */
+    enum nn_conv_choice { NN_CONV_BEST, NN_CONV_DIRECT, NN_CONV_WINOGRAD } conv;
+    /* BEST: Winograd where it fits and pays (nn_winograd_pays); DIRECT: never, to check the fast
+     * paths against; WINOGRAD: wherever it fits (tests, on shapes too small to pay) */
 } nn_work;
 /* Floats a conv layer needs per thread, for its group partials and for its packed weight. */
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed);
@@ -155,9 +168,13 @@ void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t coun
 float nn_conv_bias_gradient(const nn_layer *l, int n, const float *dy, int oc);
 
 /* Winograd F(2x2,3x3) for the convolutions it fits (3x3, stride 1, 'same', at least 8 input
- * channels), which nn_conv_forward and nn_conv_backward hand to it unless ws->direct. Its floats
+ * channels), which nn_conv_forward and nn_conv_backward hand to it as ws->conv says. Its floats
  * differ from the direct path's by rounding only (tests/nn_kernels.c states the bound). */
 int nn_winograd_fits(const nn_layer *l);
+/* It fits and the layer is large enough for it to be the faster (make bench-layers); and whether
+ * the convolution at l runs by it under ws's choice. */
+int nn_winograd_pays(const nn_layer *l);
+int nn_conv_uses_winograd(const nn_layer *l, const nn_work *ws);
 /* Per-thread floats; *part the group partials; *packed room for the transformed kernels
  * (16*c*in_c) followed by their packing (nn_winograd_packed_floats). */
 size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed);

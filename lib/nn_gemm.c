@@ -15,7 +15,7 @@
 /* Micro-tile MR x NR: 24 accumulators of 16 floats fill most of the 32 zmm registers.
  * KC keeps a packed B micro-panel (KC x NR) within L1; MC x KC of A stays in L2. */
 #define MR 12
-#define NR 32
+#define NR NN_GEMM_NR
 #define KC 256
 #define MC_MAX (MR * 8)
 #define NC_MAX (NR * 16)
@@ -347,13 +347,16 @@ static const float *packed_a_at(const float *packed, int M, int i0, int p0, int 
  * B block is packed once for all the rows; A comes packed whole (packed_a) or is packed per
  * MC_MAX rows into pa. pb: packing buffer for B. */
 static void gemm_block(int ta, int tb, int M, int i0, int mc, int j0, int nc, int K, const float *A, size_t lda,
-                       const float *packed_a, const float *B, size_t ldb, int accumulate, float *C, size_t ldc,
-                       float *pa, float *pb)
+                       const float *packed_a, const float *B, size_t ldb, const nn_gemm_b_packer *packer,
+                       int accumulate, float *C, size_t ldc, float *pa, float *pb)
 {
     for (int p0 = 0; p0 < K; p0 += KC) {
         int kc = imin(KC, K - p0);
         int acc = accumulate || p0 > 0;
-        pack_b(tb, B, ldb, j0, nc, p0, kc, pb);
+        if (packer)
+            packer->pack(packer->ctx, j0, nc, p0, kc, pb);
+        else
+            pack_b(tb, B, ldb, j0, nc, p0, kc, pb);
         for (int r0 = i0; r0 < i0 + mc; r0 += MC_MAX) {
             int rows = imin(MC_MAX, i0 + mc - r0);
             const float *a = pa;
@@ -421,8 +424,19 @@ void nn_gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, const 
         return;
     float *pa = pack, *pb = pack + (size_t)MC_MAX * KC;
     for (int j0 = 0; j0 < N; j0 += NC_MAX)
-        gemm_block(trans_a, trans_b, M, 0, M, j0, imin(NC_MAX, N - j0), K, A, lda, packed_a, B, ldb, accumulate,
-                   C, ldc, pa, pb);
+        gemm_block(trans_a, trans_b, M, 0, M, j0, imin(NC_MAX, N - j0), K, A, lda, packed_a, B, ldb, NULL,
+                   accumulate, C, ldc, pa, pb);
+}
+
+void nn_gemm_serial_packer(int M, int N, int K, const float *packed_a, const nn_gemm_b_packer *packer, int accumulate,
+                           float *C, size_t ldc, float *pack)
+{
+    if (gemm_trivial(M, N, K, accumulate, C, ldc))
+        return;
+    float *pa = pack, *pb = pack + (size_t)MC_MAX * KC;
+    for (int j0 = 0; j0 < N; j0 += NC_MAX)
+        gemm_block(0, 0, M, 0, M, j0, imin(NC_MAX, N - j0), K, NULL, 0, packed_a, NULL, 0, packer, accumulate, C, ldc,
+                   pa, pb);
 }
 
 /* For tests: threads whose number has its bit set in mask act as if their packing buffer could not
@@ -473,11 +487,11 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, size
             int i0 = t / nt * mc, j0 = first * NR;
             int tm = imin(mc, M - i0), tn = imin(end * NR, N) - j0;
             if (pack) {
-                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, accumulate, C, ldc,
+                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, NULL, accumulate, C, ldc,
                            pack, pack + (size_t)MC_MAX * KC);
             } else { /* out of memory for packing: the spare buffer, one thread at a time */
                 NN_PRAGMA(omp critical(nn_gemm_spare))
-                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, accumulate, C, ldc,
+                gemm_block(trans_a, trans_b, M, i0, tm, j0, tn, K, A, lda, NULL, B, ldb, NULL, accumulate, C, ldc,
                            spare, spare + (size_t)MC_MAX * KC);
             }
         }

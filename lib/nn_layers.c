@@ -63,14 +63,16 @@ static void group_range(int n, int g, int *b0, int *b1)
     *b1 = (int)((long)(g + 1) * n / G);
 }
 
-/* The direct path's scratch: im2col and its gradient, then the GEMM's packing. */
+/* The direct path's scratch: the GEMM's packing, then im2col and its gradient (backward). */
 static size_t direct_work(const nn_layer *l, int n, size_t *part, size_t *packed)
 {
     int gmax = (n + groups_of(n) - 1) / groups_of(n);
     size_t col = conv_rows(l) * conv_pixels(l) * (size_t)conv_chunk(l, gmax);
     col = (col + 15) / 16 * 16; /* keep every buffer 64-byte aligned */
     *part = (size_t)NN_GROUPS * l->c * conv_rows(l);
-    *packed = nn_gemm_packed_a_floats(l->c, (int)conv_rows(l));
+    size_t fwd = nn_gemm_packed_a_floats(l->c, (int)conv_rows(l));
+    size_t turned = nn_gemm_packed_a_floats(l->in_c, l->c * l->k * l->k); /* the input gradient's */
+    *packed = fwd > turned ? fwd : turned;
     return 2 * col + NN_GEMM_PACK;
 }
 
@@ -175,6 +177,73 @@ static void im2col(const nn_layer *l, int n, int b0, int m, const float *x, floa
     im2col_rows(l, n, b0, m, 0, l->h, x, col);
 }
 
+/* The im2col matrix of samples [b0, b0+m), output rows [oy0, oy1), never made whole: the GEMM
+ * asks for blocks of it already in its panel layout (nn_gemm_b_packer), so the rows x pixels
+ * matrix, megabytes when the kernel is large, is neither written to memory nor read back. The
+ * floats are those im2col_rows would give, in the places the GEMM's own packing would put them. */
+typedef struct im2col_source {
+    const nn_layer *l;
+    int n, b0, oy0, oy1;
+    const float *x;
+} im2col_source;
+
+static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *dst)
+{
+    const im2col_source *src = ctx;
+    const nn_layer *l = src->l;
+    int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w, OW = l->w;
+    int per = (src->oy1 - src->oy0) * OW; /* columns per sample */
+    for (int jp = 0; jp < nc; jp += NN_GEMM_NR, dst += (size_t)kc * NN_GEMM_NR) {
+        int cols = nc - jp < NN_GEMM_NR ? nc - jp : NN_GEMM_NR;
+        /* The panel's columns as runs along one output row: sample, row, first column, length. */
+        int run_b[NN_GEMM_NR], run_oy[NN_GEMM_NR], run_ox[NN_GEMM_NR], run_at[NN_GEMM_NR + 1], runs = 0;
+        for (int c = 0; c < cols;) {
+            int j = j0 + jp + c, b = j / per, pix = j % per, len = OW - pix % OW;
+            len = len < cols - c ? len : cols - c;
+            run_b[runs] = src->b0 + b;
+            run_oy[runs] = src->oy0 + pix / OW;
+            run_ox[runs] = pix % OW;
+            run_at[runs++] = c;
+            c += len;
+        }
+        run_at[runs] = cols;
+        for (int k = 0; k < kc; k++) {
+            int row = p0 + k, ch = row / (K * K), ky = row / K % K, kx = row % K;
+            float *d = dst + (size_t)k * NN_GEMM_NR;
+            for (int r = 0; r < runs; r++) {
+                int iy = run_oy[r] * S + ky - P, ox0 = run_ox[r], len = run_at[r + 1] - run_at[r];
+                float *o = d + run_at[r];
+                if (iy < 0 || iy >= H) {
+                    memset(o, 0, (size_t)len * sizeof *o);
+                    continue;
+                }
+                const float *in = src->x + (((size_t)ch * src->n + run_b[r]) * H + iy) * W;
+                /* i in [lo, hi) reads inside the row: 0 <= (ox0 + i) * S + kx - P < W */
+                int lo = 0, hi = len;
+                while (lo < len && (ox0 + lo) * S + kx - P < 0)
+                    lo++;
+                while (hi > lo && (ox0 + hi - 1) * S + kx - P >= W)
+                    hi--;
+                for (int i = 0; i < lo; i++)
+                    o[i] = 0.0f;
+                const float *from = in + (ox0 + lo) * S + kx - P;
+                if (S == 1) {
+                    NN_SIMD
+                    for (int i = lo; i < hi; i++)
+                        o[i] = from[i - lo];
+                } else {
+                    for (int i = lo; i < hi; i++)
+                        o[i] = from[(i - lo) * S];
+                }
+                for (int i = hi; i < len; i++)
+                    o[i] = 0.0f;
+            }
+            for (int c = cols; c < NN_GEMM_NR; c++)
+                d[c] = 0.0f;
+        }
+    }
+}
+
 /* The adjoint of im2col: dcol [in_c*k*k][m*OH*OW] -> dx for samples [b0, b0+m) (overwritten). */
 static void col2im(const nn_layer *l, int n, int b0, int m, const float *dcol, float *dx)
 {
@@ -267,26 +336,76 @@ void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t coun
     }
 }
 
+/* Each thread's slice of the scratch: the GEMM's packing, then (backward) im2col and its gradient. */
+static float *thread_pack(const nn_work *ws) { return ws->thread + (size_t)nn_thread_id() * ws->per_thread; }
+
 /* Samples [b0, b1) of a convolution's forward pass on the calling thread, the weight packed for
- * the GEMM beforehand. */
-static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y, float *col,
+ * the GEMM beforehand; bias and post after, unless the layer has no bias (an input gradient). */
+static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const float *x, float *y,
                                const float *packed_weight, float *pack, const nn_conv_post *post)
 {
     size_t rows = conv_rows(l), ohw = conv_pixels(l);
     int chunk = conv_chunk(l, b1 - b0);
     for (int b = b0; b < b1; b += chunk) {
         int m = b1 - b < chunk ? b1 - b : chunk;
-        im2col(l, n, b, m, x, col);
-        /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ col [rows][m*ohw]; the tiling never changes a sum */
-        nn_gemm_serial_packed(0, 0, l->c, (int)(m * ohw), (int)rows, l->weight, rows, packed_weight, col, m * ohw, 0,
-                              y + (size_t)b * ohw, (size_t)n * ohw, pack);
-        nn_conv_epilogue(l, n, b, 0, m * ohw, y, post);
+        /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ im2col [rows][m*ohw]; the tiling never changes a sum */
+        im2col_source src = {l, n, b, 0, l->h, x};
+        nn_gemm_b_packer packer = {im2col_pack, &src};
+        nn_gemm_serial_packer(l->c, (int)(m * ohw), (int)rows, packed_weight, &packer, 0, y + (size_t)b * ohw,
+                              (size_t)n * ohw, pack);
+        if (l->bias)
+            nn_conv_epilogue(l, n, b, 0, m * ohw, y, post);
+    }
+}
+
+/* The direct forward pass, im2col packed straight into the GEMM, with the weight already packed. */
+static void direct_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws,
+                           const float *packed_weight, const nn_conv_post *post)
+{
+    int team = nn_team_size(ws);
+    if (n < team) {
+        /* Fewer samples than threads (batch 1 inference): the threads split each sample's output
+         * rows, and each packs the columns it multiplies itself. (Sharing one im2col matrix and
+         * one GEMM between them moved every column from one core's cache to the other's, and two
+         * threads ran slower than one.) */
+        size_t ohw = conv_pixels(l);
+        for (int b = 0; b < n; b++) {
+            NN_PRAGMA(omp parallel num_threads(team) default(none)
+                      shared(l, n, b, x, y, ws, ohw, packed_weight, post, team))
+            {
+                int t = nn_thread_id(), parts = team;
+#ifdef _OPENMP
+                parts = omp_get_num_threads();
+#endif
+                int oy0 = (int)((long)t * l->h / parts), oy1 = (int)((long)(t + 1) * l->h / parts);
+                size_t cols = (size_t)(oy1 - oy0) * l->w;
+                if (cols > 0) {
+                    im2col_source src = {l, n, b, oy0, oy1, x};
+                    nn_gemm_b_packer packer = {im2col_pack, &src};
+                    nn_gemm_serial_packer(l->c, (int)cols, (int)conv_rows(l), packed_weight, &packer, 0,
+                                          y + (size_t)b * ohw + (size_t)oy0 * l->w, (size_t)n * ohw,
+                                          thread_pack(ws));
+                    if (l->bias)
+                        nn_conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
+                }
+            }
+        }
+        return;
+    }
+    /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
+    int G = groups_of(n);
+    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team) default(none)
+              shared(G, l, n, x, y, ws, packed_weight, post))
+    for (int g = 0; g < G; g++) {
+        int b0, b1;
+        group_range(n, g, &b0, &b1);
+        conv_forward_group(l, n, b0, b1, x, y, packed_weight, thread_pack(ws), post);
     }
 }
 
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
-    if (!ws->direct && nn_winograd_fits(l)) {
+    if (nn_conv_uses_winograd(l, ws)) {
         const float *kernels = post ? post->winograd : NULL;
         if (!kernels) {
             float *u = ws->packed_weight;
@@ -296,68 +415,45 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
         nn_winograd_forward(l, n, x, y, ws, kernels, post);
         return;
     }
-    size_t part, packed, colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     /* Packed once here rather than once per tile of every group's GEMM. */
-    const float *packed_weight = ws->packed_weight;
     nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), ws->packed_weight);
-    int team = nn_team_size(ws);
-    if (n < team) {
-        /* Fewer samples than threads (batch 1 inference): the threads split each sample's output
-         * rows, and each makes the columns it multiplies itself. (Sharing one im2col matrix and
-         * one GEMM between them moved every column from one core's cache to the other's, and two
-         * threads ran slower than one.) */
-        size_t ohw = conv_pixels(l);
-        for (int b = 0; b < n; b++) {
-            NN_PRAGMA(omp parallel num_threads(team) default(none)
-                      shared(l, n, b, x, y, ws, ohw, colsize, packed_weight, post, team))
-            {
-                int t = nn_thread_id(), parts = team;
-#ifdef _OPENMP
-                parts = omp_get_num_threads();
-#endif
-                int oy0 = (int)((long)t * l->h / parts), oy1 = (int)((long)(t + 1) * l->h / parts);
-                float *col = ws->thread + (size_t)t * ws->per_thread;
-                size_t cols = (size_t)(oy1 - oy0) * l->w;
-                if (cols > 0) {
-                    im2col_rows(l, n, b, 1, oy0, oy1, x, col);
-                    nn_gemm_serial_packed(0, 0, l->c, (int)cols, (int)conv_rows(l), l->weight, conv_rows(l),
-                                          packed_weight, col, cols, 0, y + (size_t)b * ohw + (size_t)oy0 * l->w,
-                                          (size_t)n * ohw, col + 2 * colsize);
-                    nn_conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
-                }
-            }
-        }
-        return;
-    }
-    /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
-    int G = groups_of(n);
-    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team) default(none)
-              shared(G, l, n, x, y, ws, colsize, packed_weight, post))
-    for (int g = 0; g < G; g++) {
-        float *col = ws->thread + (size_t)nn_thread_id() * ws->per_thread;
-        int b0, b1;
-        group_range(n, g, &b0, &b1);
-        conv_forward_group(l, n, b0, b1, x, y, col, packed_weight, col + 2 * colsize, post);
-    }
+    direct_forward(l, n, x, y, ws, ws->packed_weight, post);
+}
+
+/* The input gradient of a stride-1 convolution is a convolution too: of dy, by the kernels turned
+ * half round with input and output channels swapped, padded by k-1-pad. This is that layer (no
+ * bias); its kernels go to rotated [in_c][c*k*k]. */
+static nn_layer input_gradient_layer(const nn_layer *l, float *rotated)
+{
+    int K = l->k;
+    for (int ic = 0; ic < l->in_c; ic++)
+        for (int oc = 0; oc < l->c; oc++)
+            for (int i = 0; i < K * K; i++)
+                rotated[((size_t)ic * l->c + oc) * K * K + i] =
+                    l->weight[((size_t)oc * l->in_c + ic) * K * K + (K * K - 1 - i)];
+    return (nn_layer){.kind = NN_CONV, .c = l->in_c, .h = l->in_h, .w = l->in_w, .in_c = l->c, .in_h = l->h,
+                      .in_w = l->w, .k = K, .stride = 1, .pad = K - 1 - l->pad, .weight = rotated};
 }
 
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
-    if (!ws->direct && nn_winograd_fits(l)) {
+    if (nn_conv_uses_winograd(l, ws)) {
         nn_winograd_backward(l, n, x, dy, dx, ws);
         return;
     }
+    /* Stride 1 (unless direct only): the input gradient as a convolution, after the weight's. */
+    int transposed = dx && l->stride == 1 && ws->conv != NN_CONV_DIRECT;
+    float *dcol_dx = transposed ? NULL : dx;
     size_t rows = conv_rows(l), ohw = conv_pixels(l), part, packed;
     size_t colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
     int G = groups_of(n);
     NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
-              shared(G, l, n, x, dy, dx, ws, rows, ohw, colsize, nweight))
+              shared(G, l, n, x, dy, dcol_dx, ws, rows, ohw, colsize, nweight))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
-            float *col = ws->thread + (size_t)nn_thread_id() * ws->per_thread;
-            float *dcol = col + colsize, *pack = col + 2 * colsize;
+            float *pack = thread_pack(ws), *col = pack + NN_GEMM_PACK, *dcol = col + colsize;
             float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] */
             int b0, b1;
             group_range(n, g, &b0, &b1);
@@ -369,11 +465,11 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
                 /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows] */
                 nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw, b > b0,
                                dw, rows, pack);
-                if (dx) {
+                if (dcol_dx) {
                     /* dcol [rows][m*ohw] = weight^T [rows][c] @ dy [c][m*ohw] */
                     nn_gemm_serial(1, 0, (int)rows, (int)(m * ohw), l->c, l->weight, rows, dyb, (size_t)n * ohw, 0,
                                    dcol, m * ohw, pack);
-                    col2im(l, n, b, m, dcol, dx);
+                    col2im(l, n, b, m, dcol, dcol_dx);
                 }
             }
         }
@@ -388,6 +484,11 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
         NN_PRAGMA(omp for schedule(static))
         for (int oc = 0; oc < l->c; oc++)
             l->dbias[oc] = nn_conv_bias_gradient(l, n, dy, oc);
+    }
+    if (transposed) { /* the partials are spent: their room takes the turned kernels */
+        nn_layer t = input_gradient_layer(l, ws->part);
+        nn_gemm_pack_a(t.c, (int)conv_rows(&t), t.weight, conv_rows(&t), ws->packed_weight);
+        direct_forward(&t, n, dy, dx, ws, ws->packed_weight, NULL);
     }
 }
 
@@ -496,7 +597,8 @@ void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t
                     }
                     continue;
                 }
-                int32_t *a = arg + (size_t)oy * l->w, row = 2 * oy * l->in_w;
+                /* in_w held apart: the stores to a might otherwise alias l->in_w for all GCC knows */
+                int32_t *a = arg + (size_t)oy * l->w, in_w = l->in_w, row = 2 * oy * in_w;
                 NN_SIMD
                 for (int ox = 0; ox < l->w; ox++) {
                     float v = r0[2 * ox], c;
@@ -505,10 +607,10 @@ void nn_pool_forward(const nn_layer *l, int n, const float *x, float *y, int32_t
                     at = c > v ? row + 2 * ox + 1 : at;
                     v = c > v ? c : v;
                     c = r1[2 * ox];
-                    at = c > v ? row + l->in_w + 2 * ox : at;
+                    at = c > v ? row + in_w + 2 * ox : at;
                     v = c > v ? c : v;
                     c = r1[2 * ox + 1];
-                    at = c > v ? row + l->in_w + 2 * ox + 1 : at;
+                    at = c > v ? row + in_w + 2 * ox + 1 : at;
                     v = c > v ? c : v;
                     o[ox] = v;
                     a[ox] = at;

@@ -169,7 +169,7 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
                           .thread = thread,
                           .part = partbuf,
                           .packed_weight = packbuf,
-                          .direct = net->work.direct};
+                          .conv = net->work.conv};
     float *p = acts;
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
@@ -270,10 +270,10 @@ void nn_layer_backward(vx_net *net, int i, int n)
 static const float *inference_forward(vx_net *net, int n)
 {
     /* Inference's kernels change only with training: transformed once for every batch after. */
-    if (!net->winograd_ready && !net->work.direct) {
+    if (!net->winograd_ready) {
         for (int i = 1; i < net->nlayers; i++) {
             nn_layer *l = &net->layer[i];
-            if (l->winograd)
+            if (l->winograd && nn_conv_uses_winograd(l, &net->work))
                 nn_winograd_pack_kernels(l, 0, net->work.packed_weight, l->winograd);
         }
         net->winograd_ready = 1;
@@ -320,6 +320,6 @@ void nn_net_params_changed(vx_net *net) { net->winograd_ready = 0; }
 
 void vx_net_use_direct_conv(vx_net *net, int direct)
 {
-    net->work.direct = direct;
+    net->work.conv = direct ? NN_CONV_DIRECT : NN_CONV_BEST;
     net->winograd_ready = 0;
 }

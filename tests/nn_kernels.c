@@ -273,6 +273,7 @@ static void check_winograd(tap *t, int cin, int cout, int h, int w, int n)
         return;
     }
     nn_layer *l = &net->layer[1];
+    net->work.conv = NN_CONV_WINOGRAD; /* on the small shapes too */
     size_t nx = (size_t)cin * n * h * w, ny = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
     float *x = random_floats(nx), *dy = random_floats(ny);
     float *y[3], *dx[3], *dw[3]; /* Winograd on 2 threads, on 1, and the reference */
@@ -300,7 +301,7 @@ static void check_winograd(tap *t, int cin, int cout, int h, int w, int n)
     int same = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(dx[0], dx[1], nx * sizeof(float)) &&
                !memcmp(dw[0], dw[1], nw * sizeof(float));
     /* The direct path of the same network, for scale. */
-    net->work.direct = 1;
+    net->work.conv = NN_CONV_DIRECT;
     nn_conv_forward(l, n, x, y[1], &net->work, NULL);
     nn_conv_backward(l, n, x, dy, dx[1], &net->work);
     double direct = fmax(rel_diff(y[1], y[2], ny), fmax(rel_diff(dx[1], dx[2], nx), rel_diff(l->dweight, dw[2], nw)));
@@ -327,6 +328,8 @@ static void check_winograd_cache(tap *t)
     float x[8 * 6 * 6], p0[3], p1[3], p2[3], p3[3];
     for (int i = 0; i < 8 * 6 * 6; i++)
         x[i] = nn_uniform(&rng);
+    if (net)
+        net->work.conv = NN_CONV_WINOGRAD; /* too small to pay: made to */
     int ok = net && vx_net_predict(net, x, 1, p0, &err) == 0;
     for (size_t i = 0; ok && i < net->layer[1].c * (size_t)72; i++)
         net->layer[1].weight[i] *= -2.0f;
