@@ -25,6 +25,12 @@ int nn_winograd_fits(const nn_layer *l)
            l->in_c >= WINO_MIN_CHANNELS && l->w <= WINO_MAX_WIDTH;
 }
 
+/* The weight gradient's fixed groups of samples, each summed apart and then added in order: fewer
+ * than the direct path's NN_GROUPS, as each group's partial is 16/9 of the kernels' size and
+ * writing and adding them cost more than spreading them over more threads gained: two groups
+ * took the face net's backward passes from 1.42x to 1.47x of the direct ones (two threads, one each). */
+#define WINO_GROUPS 2
+
 /* Smaller maps with few channels lose to the direct path: the prototype's 32 channels at 6x6 and
  * the verifier's 16 at 12x12 and 32 at 6x6 (0.75-0.8x); the face net's 128 at 6x6 wins (1.3x). */
 #define WINO_MIN_INPUT_VALUES 4096
@@ -69,7 +75,7 @@ size_t nn_winograd_packed_floats(const nn_layer *l)
 size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed)
 {
     size_t weights = 16 * (size_t)l->c * l->in_c;
-    *part = (size_t)NN_GROUPS * weights;
+    *part = (size_t)WINO_GROUPS * weights;
     *packed = weights + nn_winograd_packed_floats(l); /* the transformed kernel, then its packing */
     return 2 * chunk_floats(l) + NN_GEMM_PACK;
 }
@@ -332,59 +338,55 @@ static void chunk_epilogue(const nn_layer *l, int n, wino_chunk ch, float *y, co
         nn_conv_epilogue(l, n, b, (size_t)r0 * l->w, (size_t)(r1 - r0) * l->w, y, post);
 }
 
+/* The convolution of layer l's geometry from cin to cout channels, x -> y, over a whole batch:
+ * each thread a contiguous run of samples (or, below one sample a thread, of a sample's tile rows),
+ * cut into chunks as large as the scratch allows. No tile's floats depend on how the batch is cut,
+ * so the cut may follow the thread count. With epilogue, bias and post follow each chunk. */
+static void convolve_batch(const nn_layer *l, int cin, int cout, int n, const float *x, float *y, const float *packed,
+                           const nn_work *ws, const nn_layer *epilogue, const nn_conv_post *post)
+{
+    int team = nn_team_size(ws), th = tile_rows(l), tw = tile_cols(l);
+    int rounds = n < team ? n : 1; /* batch 1: the threads share each sample's tile rows */
+    for (int r = 0; r < rounds; r++)
+        NN_PRAGMA(omp parallel num_threads(team) default(none)
+                  shared(l, cin, cout, n, x, y, packed, ws, epilogue, post, th, tw, rounds, r))
+        {
+            int t = nn_thread_id(), parts = 1;
+#ifdef _OPENMP
+            parts = omp_get_num_threads();
+#endif
+            int b0 = (int)((long)t * n / parts), b1 = (int)((long)(t + 1) * n / parts), ty0 = 0, ty1 = th;
+            if (rounds > 1) {
+                b0 = r, b1 = r + 1;
+                ty0 = (int)((long)t * th / parts), ty1 = (int)((long)(t + 1) * th / parts);
+            }
+            float *v, *m, *pack;
+            scratch(l, ws, &v, &m, &pack);
+            wino_chunk ch;
+            int count = b1 > b0 && ty1 > ty0 ? chunk_at(l, b0, b1, ty0, ty1, -1, &ch) : 0;
+            for (int i = 0; i < count; i++) {
+                chunk_at(l, b0, b1, ty0, ty1, i, &ch);
+                convolve_chunk(cin, cout, n, l->h, l->w, tw, ch, x, y, packed, v, m, pack);
+                if (epilogue)
+                    chunk_epilogue(epilogue, n, ch, y, post);
+            }
+        }
+}
+
 void nn_winograd_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws,
                          const float *packed, const nn_conv_post *post)
 {
-    int team = nn_team_size(ws), th = tile_rows(l), tw = tile_cols(l);
-    if (n < team) { /* batch 1: the threads share each sample's tile rows */
-        for (int b = 0; b < n; b++) {
-            NN_PRAGMA(omp parallel num_threads(team) default(none) shared(l, n, b, x, y, ws, packed, post, th, tw))
-            {
-                int t = nn_thread_id(), parts = 1;
-#ifdef _OPENMP
-                parts = omp_get_num_threads();
-#endif
-                int ty0 = (int)((long)t * th / parts), ty1 = (int)((long)(t + 1) * th / parts);
-                float *v, *m, *pack;
-                scratch(l, ws, &v, &m, &pack);
-                wino_chunk ch;
-                int count = ty1 > ty0 ? chunk_at(l, b, b + 1, ty0, ty1, -1, &ch) : 0;
-                for (int i = 0; i < count; i++) {
-                    chunk_at(l, b, b + 1, ty0, ty1, i, &ch);
-                    convolve_chunk(l->in_c, l->c, n, l->h, l->w, tw, ch, x, y, packed, v, m, pack);
-                    chunk_epilogue(l, n, ch, y, post);
-                }
-            }
-        }
-        return;
-    }
-    int G = n < NN_GROUPS ? n : NN_GROUPS;
-    NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team) default(none)
-              shared(G, l, n, x, y, ws, packed, post, th, tw))
-    for (int g = 0; g < G; g++) {
-        int b0 = (int)((long)g * n / G), b1 = (int)((long)(g + 1) * n / G);
-        float *v, *m, *pack;
-        scratch(l, ws, &v, &m, &pack);
-        wino_chunk ch;
-        int count = chunk_at(l, b0, b1, 0, th, -1, &ch);
-        for (int i = 0; i < count; i++) {
-            chunk_at(l, b0, b1, 0, th, i, &ch);
-            convolve_chunk(l->in_c, l->c, n, l->h, l->w, tw, ch, x, y, packed, v, m, pack);
-            chunk_epilogue(l, n, ch, y, post);
-        }
-    }
+    convolve_batch(l, l->in_c, l->c, n, x, y, packed, ws, l, post);
 }
 
 void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
     int th = tile_rows(l), tw = tile_cols(l), cin = l->in_c, cout = l->c;
     size_t nweight = 16 * (size_t)cout * cin;
-    float *u = ws->packed_weight, *packed = u + nweight;
-    if (dx)
-        nn_winograd_pack_kernels(l, 1, u, packed);
-    int G = n < NN_GROUPS ? n : NN_GROUPS;
+    int G = n < WINO_GROUPS ? n : WINO_GROUPS;
+    /* The weight gradient sums over samples: in fixed groups, whatever the threads. */
     NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
-              shared(G, l, n, x, dy, dx, ws, packed, th, tw, cin, cout, nweight))
+              shared(G, l, n, x, dy, ws, th, tw, cin, cout, nweight))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
@@ -402,8 +404,6 @@ void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float 
                 for (int t = 0; t < 16; t++)
                     nn_gemm_serial(0, 1, cout, cin, (int)T, m + t * (size_t)cout * T, T, v + t * (size_t)cin * T, T,
                                    i > 0, du + t * (size_t)cout * cin, (size_t)cin, pack);
-                if (dx)
-                    convolve_chunk(cout, cin, n, l->h, l->w, tw, ch, dy, dx, packed, v, m, pack);
             }
         }
         /* The groups' partial gradients are added in group order, then taken back to 3x3 kernels. */
@@ -421,5 +421,10 @@ void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float 
                                 l->dweight + ((size_t)oc * cin + ic) * 9);
             l->dbias[oc] = nn_conv_bias_gradient(l, n, dy, oc);
         }
+    }
+    if (dx) { /* the input gradient: dy convolved by the turned kernels, a sample at a time */
+        float *u = ws->packed_weight, *packed = u + nweight;
+        nn_winograd_pack_kernels(l, 1, u, packed);
+        convolve_batch(l, cout, cin, n, dy, dx, packed, ws, NULL, NULL);
     }
 }

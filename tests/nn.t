@@ -2,7 +2,7 @@
 # nn.t — vx-train and vx-infer end to end on a small synthetic data set made here (8x8 PGM
 # images of three patterns): learning, every output form, resume after kill -9, bad input.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 30
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -73,6 +73,22 @@ mkdir t1 t2 && ln -s ../set.vxs ../tiny.arch t1 && ln -s ../set.vxs ../tiny.arch
 (cd t1 && train -o m.vxm --threads 1 2> /dev/null) && (cd t2 && train -o m.vxm --threads 2 2> /dev/null)
 ok "$(cmp -s t1/m.vxm t2/m.vxm; echo $?)" "1 and 2 threads write byte-identical models"
 cp t1/m.vxm b.vxm
+
+# A layer Winograd's algorithm takes (64 channels at 8x8): training by it and by --direct-conv
+# follow the same losses (to 0.5% of each, plus 1e-4: rounding apart, the same arithmetic),
+# and its models stay byte-identical on 1 and 2 threads and batch-independent at inference.
+printf 'input 1 8 8\nconv 64 3 same\nbn\nrelu\nconv 64 3 same\nbn\nrelu\nmaxpool 2\ndense 16\nrelu\nsoftmax 3\n' > wide.arch
+wide() { vx-train --arch wide.arch --epochs 4 --batch 16 --lr 0.01 --no-augment --seed 3 "$@" set.vxs; }
+for d in w1 w2 wd; do mkdir $d && ln -s ../set.vxs ../wide.arch $d; done
+(cd w1 && wide -o m.vxm --threads 1 --log l.tsv 2> /dev/null) && (cd w2 && wide -o m.vxm --threads 2 --log l.tsv 2> /dev/null) &&
+  (cd wd && wide -o m.vxm --direct-conv --log l.tsv 2> /dev/null)
+ok "$(cmp -s w1/m.vxm w2/m.vxm; echo $?)" "Winograd layers: 1 and 2 threads write byte-identical models"
+fast=$(awk -F'\t' 'NR > 1 { printf "%s ", $2 }' w1/l.tsv); direct=$(awk -F'\t' 'NR > 1 { printf "%s ", $2 }' wd/l.tsv)
+awk -v a="$fast" -v b="$direct" 'BEGIN { n = split(a, x, " "); if (n != 4 || split(b, y, " ") != n) exit 1
+    for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 0.005 * y[i] + 1e-4) exit 1 } }'
+ok $? "Winograd and --direct-conv training: the same losses to rounding ($fast/ $direct)"
+vx-infer --text w1/m.vxm set.vxs > w64.txt && vx-infer --batch 1 --text w1/m.vxm set.vxs > w1.txt
+ok "$(cmp -s w64.txt w1.txt; echo $?)" "Winograd layers: batch 1 and batch 64 give identical probabilities"
 
 # Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run of the
 # same command (each in its own directory, so the recorded arguments are the same too).
