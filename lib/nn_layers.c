@@ -447,14 +447,14 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
     size_t rows = conv_rows(l), ohw = conv_pixels(l), part, packed;
     size_t colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
-    int G = groups_of(n);
+    int G = groups_of(n), swapped = rows < (size_t)l->c;
     NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
-              shared(G, l, n, x, dy, dcol_dx, ws, rows, ohw, colsize, nweight))
+              shared(G, l, n, x, dy, dcol_dx, ws, rows, ohw, colsize, nweight, swapped))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
             float *pack = thread_pack(ws), *col = pack + NN_GEMM_PACK, *dcol = col + colsize;
-            float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] */
+            float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] (or [rows][c]) */
             int b0, b1;
             group_range(n, g, &b0, &b1);
             int chunk = conv_chunk(l, b1 - b0);
@@ -462,9 +462,15 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
                 int m = b1 - b < chunk ? b1 - b : chunk;
                 const float *dyb = dy + (size_t)b * ohw; /* [c][m*ohw], row stride n*ohw */
                 im2col(l, n, b, m, x, col);
-                /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows] */
-                nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw, b > b0,
-                               dw, rows, pack);
+                /* dw [c][rows] (+)= dy [c][m*ohw] @ col^T [m*ohw][rows]; with fewer rows than
+                 * channels (a first layer: 9 rows, 32 channels) as its transpose, the same
+                 * products summed in the same order, filling the GEMM's 32-wide tiles. */
+                if (swapped)
+                    nn_gemm_serial(0, 1, (int)rows, l->c, (int)(m * ohw), col, m * ohw, dyb, (size_t)n * ohw,
+                                   b > b0, dw, (size_t)l->c, pack);
+                else
+                    nn_gemm_serial(0, 1, l->c, (int)rows, (int)(m * ohw), dyb, (size_t)n * ohw, col, m * ohw,
+                                   b > b0, dw, rows, pack);
                 if (dcol_dx) {
                     /* dcol [rows][m*ohw] = weight^T [rows][c] @ dy [c][m*ohw] */
                     nn_gemm_serial(1, 0, (int)rows, (int)(m * ohw), l->c, l->weight, rows, dyb, (size_t)n * ohw, 0,
@@ -476,9 +482,10 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
         /* The groups' partial gradients are added in group order. */
         NN_PRAGMA(omp for schedule(static))
         for (size_t i = 0; i < nweight; i++) {
+            size_t at = swapped ? i % rows * l->c + i / rows : i; /* [rows][c] when swapped */
             float s = 0.0f;
             for (int g = 0; g < G; g++)
-                s += ws->part[(size_t)g * nweight + i];
+                s += ws->part[(size_t)g * nweight + at];
             l->dweight[i] = s;
         }
         NN_PRAGMA(omp for schedule(static))
