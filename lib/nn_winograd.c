@@ -1,8 +1,9 @@
 /* nn_winograd.c — 3x3 stride-1 'same' convolutions by Winograd's F(2x2,3x3): a 4x4 input tile and a
  * 3x3 kernel, each transformed, give a 2x2 output tile in 16 multiplies instead of 36, and the
  * multiplies of all tiles are 16 GEMMs over the channels. The input gradient is the same algorithm on
- * the rotated kernel; the weight gradient is the forward's adjoint. Work is cut into chunks fixed by
- * the layer and the batch, so no float depends on the number of threads. */
+ * the rotated kernel; the weight gradient is the forward's adjoint. No tile's floats depend on how
+ * the batch is cut into chunks, and the weight gradient sums fixed groups of samples, so no float
+ * depends on the number of threads. */
 #include "nn.h"
 
 #include <string.h>
@@ -10,7 +11,8 @@
 #include <omp.h>
 #endif
 
-/* Floats of one transformed chunk ([16][channels][tiles]): with its product, a few MB per thread. */
+/* Floats of one transformed chunk ([16][channels][tiles]): 1 MB, and as much for its product, per
+ * thread (2^16 starved the GEMMs of the 256-channel layers of tiles; 2^19 left L2 further behind). */
 #define WINO_CHUNK_FLOATS ((size_t)1 << 18)
 /* Below this many input channels the GEMMs are too thin to repay the transforms (the first layer
  * of every shipped net has one channel). */
@@ -60,7 +62,7 @@ static int chunk_rows(const nn_layer *l)
 static size_t chunk_floats(const nn_layer *l)
 {
     int rows = chunk_rows(l), th = tile_rows(l);
-    if (rows > th) /* whole samples: as many as fit, never more than a group holds */
+    if (rows > th) /* whole samples: as many as fit */
         rows = rows / th * th;
     size_t f = 16 * (size_t)max_channels(l) * (size_t)rows * tile_cols(l);
     return (f + 15) / 16 * 16;
