@@ -115,9 +115,10 @@ static void shifted_plane_copy(const nn_layer *l, int ky, int kx, int oy0, int o
         return;
     }
     long first = (long)vy0 * W, end = (long)vy1 * W;
+    /* Kept inside [first, end]: a shift wider than the plane leaves nothing to copy. */
     long lo = first > -d ? first : -d, hi = end < HW - d ? end : HW - d;
-    if (hi < lo)
-        hi = lo;
+    lo = lo < end ? lo : end;
+    hi = hi > lo ? hi : lo;
     memset(dst, 0, (size_t)(lo - base) * sizeof *dst);
     memcpy(dst + (lo - base), plane + lo + d, (size_t)(hi - lo) * sizeof *dst);
     memset(dst + (hi - base), 0, (size_t)(top - hi) * sizeof *dst);
@@ -226,7 +227,7 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                     hi--;
                 for (int i = 0; i < lo; i++)
                     o[i] = 0.0f;
-                const float *from = in + (ox0 + lo) * S + kx - P;
+                const float *from = hi > lo ? in + (ox0 + lo) * S + kx - P : in;
                 if (S == 1) {
                     NN_SIMD
                     for (int i = lo; i < hi; i++)

@@ -659,6 +659,7 @@ int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err
             vx_fail(err, "%s: tensor %s is missing", path, tn->name);
         rc = got == 1 ? 0 : -1;
     }
+    nn_net_params_changed(net); /* inference's transformed kernels are of the weights before */
     nn_tensor state = {.rank = 1, .dim = {(uint32_t)net->nparams}, .count = net->nparams};
     if (rc == 0 && (nn_file_tensor(&file, "optimizer.m", &state, t->m, err) != 1 ||
                     nn_file_tensor(&file, "optimizer.v", &state, t->v, err) != 1))

@@ -348,17 +348,18 @@ static void convolve_batch(const nn_layer *l, int cin, int cout, int n, const fl
                            const nn_work *ws, const nn_layer *epilogue, const nn_conv_post *post)
 {
     int team = nn_team_size(ws), th = tile_rows(l), tw = tile_cols(l);
-    int rounds = n < team ? n : 1; /* batch 1: the threads share each sample's tile rows */
+    int share_rows = n < team; /* batch 1: the threads share each sample's tile rows, a sample a round */
+    int rounds = share_rows ? n : 1;
     for (int r = 0; r < rounds; r++)
         NN_PRAGMA(omp parallel num_threads(team) default(none)
-                  shared(l, cin, cout, n, x, y, packed, ws, epilogue, post, th, tw, rounds, r))
+                  shared(l, cin, cout, n, x, y, packed, ws, epilogue, post, th, tw, share_rows, r))
         {
             int t = nn_thread_id(), parts = 1;
 #ifdef _OPENMP
             parts = omp_get_num_threads();
 #endif
             int b0 = (int)((long)t * n / parts), b1 = (int)((long)(t + 1) * n / parts), ty0 = 0, ty1 = th;
-            if (rounds > 1) {
+            if (share_rows) {
                 b0 = r, b1 = r + 1;
                 ty0 = (int)((long)t * th / parts), ty1 = (int)((long)(t + 1) * th / parts);
             }

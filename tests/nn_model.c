@@ -215,7 +215,7 @@ static void check_views_meta(tap *t, vx_net *net)
 int main(void)
 {
     tap t;
-    tap_plan(&t, 27);
+    tap_plan(&t, 28);
     snprintf(tmpdir, sizeof tmpdir, "%s/nn_model.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir))
         tap_skip_all("cannot create a temporary directory");
@@ -261,6 +261,25 @@ int main(void)
     for (int e = done + 1; e <= 4; e++)
         vx_train_epoch(tp, &d, e, NULL, NULL, NULL, &err);
     tap_ok(&t, same_params(straight, split), "training resumed from a checkpoint is bit-identical");
+    {   /* Resuming into a net that has already run inference renews its Winograd kernels. */
+        static const char wide[] = "input 16 16 16\nconv 16 3 same\nrelu\ngap\nsoftmax 3\n";
+        vx_net *a = vx_net_create(wide, 1, &err), *b = vx_net_create(wide, 2, &err);
+        vx_trainer *ta = vx_trainer_create(a, &o, &err), *tb = vx_trainer_create(b, &o, &err);
+        static float x[16 * 16 * 16];
+        for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+            x[i] = (float)((i * 7919) % 97) / 97.0f;
+        float pa[3], pb[3], pr[3];
+        int ok = vx_trainer_save(tb, temp_path("wide-ckpt"), 1, &err) == 0 && vx_net_predict(b, x, 1, pb, &err) == 0 &&
+                 vx_net_predict(a, x, 1, pa, &err) == 0 && vx_trainer_resume(ta, temp_path("wide-ckpt"), &done, &err) == 0 &&
+                 vx_net_predict(a, x, 1, pr, &err) == 0;
+        tap_ok(&t, ok && memcmp(pa, pb, sizeof pa) && !memcmp(pr, pb, sizeof pr),
+               "resumed after inference: the checkpoint's probabilities (%.6f; %.6f before, %.6f wanted)", pr[0], pa[0],
+               pb[0]);
+        vx_trainer_free(ta);
+        vx_trainer_free(tb);
+        vx_net_free(a);
+        vx_net_free(b);
+    }
     vx_net *plain = vx_net_create("input 1 8 8\nconv 2 3 same\nsoftmax 3\n", 1, &err);
     vx_trainer *tw = vx_trainer_create(plain, &o, &err);
     int r2 = vx_trainer_resume(tw, temp_path("ckpt"), &done, &err);
