@@ -118,10 +118,11 @@ static int chunk_at(const nn_layer *l, int b0, int b1, int ty0, int ty1, int i, 
  * plane is zeros. The tile transforms then read whole rows in step instead of every other float. */
 static void split_row(const float *plane, int H, int W, int iy, int tw, float *ev, float *od)
 {
-    memset(ev, 0, (size_t)(tw + 1) * sizeof *ev);
-    memset(od, 0, (size_t)(tw + 1) * sizeof *od);
-    if (iy < 0 || iy >= H)
+    if (iy < 0 || iy >= H) {
+        memset(ev, 0, (size_t)(tw + 1) * sizeof *ev);
+        memset(od, 0, (size_t)(tw + 1) * sizeof *od);
         return;
+    }
     const float *row = plane + (size_t)iy * W;
     NN_SIMD
     for (int k = 0; k < (W + 1) / 2; k++)
@@ -129,6 +130,10 @@ static void split_row(const float *plane, int H, int W, int iy, int tw, float *e
     NN_SIMD
     for (int k = 0; k < W / 2; k++)
         ev[k + 1] = row[2 * k + 1];
+    ev[0] = 0.0f; /* the padding column x[-1], and what lies past x[W-1] */
+    od[tw] = 0.0f;
+    if (W & 1)
+        ev[tw] = 0.0f;
 }
 
 /* B^T d B of every 4x4 input tile of the chunk (rows 2ty-1.., columns 2tx-1.., zero outside):
@@ -137,16 +142,27 @@ static void input_transform(int C, int n, int H, int W, int tw, wino_chunk ch, c
 {
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
     size_t rw = (size_t)tw + 1;
-    float *d = rows, *e = rows + 8 * rw; /* d: input rows r, even half then odd: d + (2r+h)*rw */
+    float *d = rows, *e = rows + 8 * rw; /* d: 4 input rows, each an even half then an odd one */
     for (int c = 0; c < C; c++)
         for (int b = 0; b < ch.m; b++) {
             const float *plane = x + ((size_t)c * n + ch.b0 + b) * H * W;
+            /* The tile's input rows r = 0..3, each split in two halves; a tile row shares two of
+             * them with the one above, so those are kept rather than split again. */
+            float *rows4[4] = {d, d + 2 * rw, d + 4 * rw, d + 6 * rw};
             for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                for (int r = 0; r < 4; r++)
-                    split_row(plane, H, W, 2 * ty - 1 + r, tw, d + 2 * r * rw, d + (2 * r + 1) * rw);
+                if (ty == ch.ty0) {
+                    for (int r = 0; r < 4; r++)
+                        split_row(plane, H, W, 2 * ty - 1 + r, tw, rows4[r], rows4[r] + rw);
+                } else {
+                    float *a = rows4[0], *b = rows4[1];
+                    rows4[0] = rows4[2], rows4[1] = rows4[3], rows4[2] = a, rows4[3] = b;
+                    for (int r = 2; r < 4; r++)
+                        split_row(plane, H, W, 2 * ty - 1 + r, tw, rows4[r], rows4[r] + rw);
+                }
                 /* e = B^T d, row by row: d0-d2, d1+d2, d2-d1, d1-d3, each as even and odd halves */
                 for (int h = 0; h < 2; h++) {
-                    const float *d0 = d + h * rw, *d1 = d + (2 + h) * rw, *d2 = d + (4 + h) * rw, *d3 = d + (6 + h) * rw;
+                    const float *d0 = rows4[0] + h * rw, *d1 = rows4[1] + h * rw, *d2 = rows4[2] + h * rw,
+                                *d3 = rows4[3] + h * rw;
                     float *e0 = e + h * rw, *e1 = e + (2 + h) * rw, *e2 = e + (4 + h) * rw, *e3 = e + (6 + h) * rw;
                     NN_SIMD
                     for (size_t k = 0; k < rw; k++) {
