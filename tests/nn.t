@@ -2,7 +2,7 @@
 # nn.t — vx-train and vx-infer end to end on a small synthetic data set made here (8x8 PGM
 # images of three patterns): learning, every output form, resume after kill -9, bad input.
 . "$(dirname "$0")/lib.sh"
-plan 30
+plan 31
 
 # Class a: bright top half; b: bright left half; c: bright centre. Noise from awk's seeded rand.
 awk 'BEGIN {
@@ -89,6 +89,8 @@ awk -v a="$fast" -v b="$direct" 'BEGIN { n = split(a, x, " "); if (n != 4 || spl
 ok $? "Winograd and --direct-conv training: the same losses to rounding ($fast/ $direct)"
 vx-infer --text w1/m.vxm set.vxs > w64.txt && vx-infer --batch 1 --text w1/m.vxm set.vxs > w1.txt
 ok "$(cmp -s w64.txt w1.txt; echo $?)" "Winograd layers: batch 1 and batch 64 give identical probabilities"
+vx-train --arch wide.arch --direct-conv=yes -o z.vxm set.vxs 2> err.txt
+ok "$( [ $? = 2 ] && grep -q -- '--direct-conv' err.txt && [ ! -e z.vxm ]; echo $?)" "vx-train: --direct-conv takes no value, a usage error, no model written"
 
 # Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run of the
 # same command (each in its own directory, so the recorded arguments are the same too).
