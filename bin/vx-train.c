@@ -214,7 +214,7 @@ static void read_set(vx_imageset *d, const char *path)
 
 static void show_progress(void *ctx, size_t done, size_t total) { vx_progress_update(ctx, "images", done, total); }
 
-/* One epoch: trained, validated, recorded in the model, checkpointed, logged, and told. */
+/* One epoch: trained, validated, recorded in the model, logged, checkpointed, and told. */
 static void run_epoch(const struct cmdline *cmd, vx_trainer *t, vx_net *net, const vx_imageset *train,
                       const vx_imageset *val, int epoch, double *best, vx_train_log *log)
 {
@@ -228,10 +228,12 @@ static void run_epoch(const struct cmdline *cmd, vx_trainer *t, vx_net *net, con
     vx_eval ev = {0};
     if (cmd->val && vx_net_evaluate(net, val, &ev, &err) < 0)
         vx_die(prog, 1, "%s", err.msg);
+    /* The log line goes before the checkpoint: a kill between the two then leaves a line that
+     * resuming cuts and writes again, where the other order lost the epoch's line for good. */
     int new_best = vx_net_record_epoch(net, epoch, &st, cmd->val ? &ev : NULL, best, &err);
     if (new_best < 0 || (new_best && cmd->best && vx_net_save(net, cmd->best, &err) < 0) ||
-        (cmd->checkpoint && vx_trainer_save(t, cmd->checkpoint, epoch, &err) < 0) ||
-        (log && vx_train_log_epoch(log, epoch, &st, cmd->val ? &ev : NULL, &err) < 0))
+        (log && vx_train_log_epoch(log, epoch, &st, cmd->val ? &ev : NULL, &err) < 0) ||
+        (cmd->checkpoint && vx_trainer_save(t, cmd->checkpoint, epoch, &err) < 0))
         vx_die(prog, 1, "%s", err.msg);
     if (progress.enabled || cmd->progress) {
         char acc[32] = "";
