@@ -151,8 +151,12 @@ const char *vx_cli_option_error(int c, char **argv, int optind_now, int optopt_n
     const char *arg = optind_now > 0 ? argv[optind_now - 1] : "";
     int is_long = strncmp(arg, "--", 2) == 0;
     if (is_long) {
+        /* getopt_long names the option in optopt when it is known but takes no value. */
         size_t len = strcspn(arg, "=");
-        snprintf(buf, size, c == ':' ? "option '%.*s' needs a value" : "unknown option '%.*s'", (int)len, arg);
+        const char *form = c == ':'                                ? "option '%.*s' needs a value"
+                           : arg[len] == '=' && optopt_now != 0 ? "option '%.*s' takes no value"
+                                                                  : "unknown option '%.*s'";
+        snprintf(buf, size, form, (int)len, arg);
     } else if (optopt_now > 0 && optopt_now < 256) {
         snprintf(buf, size, c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt_now);
     } else {

@@ -3,7 +3,7 @@
 # architectures asking for gigabytes (refused from the figures, --max-memory raises the limit),
 # f32 input that overflows the network (refused naming the record, never NaN with exit 0).
 . "$(dirname "$0")/lib.sh"
-plan 24
+plan 25
 
 rss() { /usr/bin/time -f %M -o rss.txt "$@"; }
 # An f32 [1,8,8] record of value $2 and label $3, keyed $1.
@@ -102,6 +102,8 @@ ok "$([ "$(grep -c "^vx-[a-z]*: unknown option '--bogus' (see --help)$" opt.txt)
       ! grep -q / opt.txt; echo $?)" "an unknown option: 'vx-name: unknown option', exit 2, no path ($(head -1 opt.txt))"
 vx-train -b 2> err.txt; st=$?
 ok "$([ $st = 2 ] && grep -qx "vx-train: option '-b' needs a value (see --help)" err.txt; echo $?)" "a missing value ($(cat err.txt))"
+vx-ls --count=yes < /dev/null 2> err.txt; st=$?
+ok "$([ $st = 2 ] && grep -qx "vx-ls: option '--count' takes no value (see --help)" err.txt; echo $?)" "a value given to an option without one ($(cat err.txt))"
 vx-train --arch tiny.arch -o x.vxm --class-weights 1,2,3 small.vxs 2> e1.txt; s1=$?
 vx-train --arch tiny.arch -o x.vxm --class-weights nan,1 small.vxs 2> e2.txt; s2=$?
 vx-train --arch tiny.arch -o x.vxm --class-weights -1,1 small.vxs 2> e3.txt; s3=$?

@@ -90,7 +90,7 @@ ok $? "Winograd and --direct-conv training: the same losses to rounding ($fast/ 
 vx-infer --text w1/m.vxm set.vxs > w64.txt && vx-infer --batch 1 --text w1/m.vxm set.vxs > w1.txt
 ok "$(cmp -s w64.txt w1.txt; echo $?)" "Winograd layers: batch 1 and batch 64 give identical probabilities"
 vx-train --arch wide.arch --direct-conv=yes -o z.vxm set.vxs 2> err.txt
-ok "$( [ $? = 2 ] && grep -q -- '--direct-conv' err.txt && [ ! -e z.vxm ]; echo $?)" "vx-train: --direct-conv takes no value, a usage error, no model written"
+ok "$( [ $? = 2 ] && grep -q -- "option '--direct-conv' takes no value" err.txt && [ ! -e z.vxm ]; echo $?)" "vx-train: --direct-conv takes no value, a usage error, no model written"
 
 # Killed with -9 once a checkpoint exists, then resumed: the same model as one straight run of the
 # same command (each in its own directory, so the recorded arguments are the same too).
