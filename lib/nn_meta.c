@@ -62,7 +62,7 @@ static int check_classes(const vx_net *net, const char *value, vx_error *err)
 static int check_meta(const vx_net *net, const char *name, const char *value, vx_error *err)
 {
     static const char *const counts[] = {"seed", "epochs", "best_epoch", "train_images", "checkpoint_epoch",
-                                         "checkpoint_step"};
+                                         "checkpoint_step", "adapted_inputs"};
     static const char *const fractions[] = {"train_acc", "val_acc", "best_val_acc"};
     double v;
     if (strcmp(name, "input_mean") == 0 && meta_number(value, -1e6, 1e6, &v) < 0)

@@ -88,6 +88,19 @@ int vx_net_fit_input(vx_net *net, const vx_imageset *d, const char *mode, vx_err
 /* Whether mode is one vx_net_fit_input takes: scalar, bands, scalar,segment or bands,segment. */
 int vx_input_norm_check(const char *mode, vx_error *err);
 
+/* AdaBN: a model's batch-norm statistics estimated again on inputs of the domain it is to run on
+ * (a song library of game scores, say, for a model trained on pop and rock), its weights kept.
+ * Records are checked and normalised as vx_net_input does and drawn into a seeded random sample of
+ * at most `sample` inputs, so a stream of any length takes bounded memory; finishing sets each
+ * batch-norm layer's running mean and variance, in order, to those of its input over the sample,
+ * and records adapted_inputs in the metadata. */
+typedef struct vx_adapt vx_adapt;
+vx_adapt *vx_adapt_create(vx_net *net, size_t sample, uint64_t seed, vx_error *err);
+int vx_adapt_add(vx_adapt *a, const vx_record *r, vx_error *err);
+size_t vx_adapt_seen(const vx_adapt *a);
+int vx_adapt_finish(vx_adapt *a, vx_error *err);
+void vx_adapt_free(vx_adapt *a);
+
 /* Augmentation policies: none; image (mirror, shift, rotation, scale, random erasing); audio (a
  * random window in time, a random gain, SpecAugment time and frequency masks). */
 enum { VX_AUGMENT_NONE = 0, VX_AUGMENT_IMAGE = 1, VX_AUGMENT_AUDIO = 2 };

@@ -97,8 +97,8 @@ vx-decode a.pgm -o out
 ok "$([ ! -e out.vxtmp.2147483646.AbCdEf ] && [ -s out ]; echo $?)" "a stale temp file of a process that is gone is removed by the next -o to the same path"
 
 # Defect 7: messages on the contract.
-for p in vx-infer vx-train vx-ls vx-decode vx-facecrop vx-topng vx-bars vx-spectro vx-embed vx-match vx-index; do $p --bogus < /dev/null; echo "st=$?"; done > opt.txt 2>&1
-ok "$([ "$(grep -c "^vx-[a-z]*: unknown option '--bogus' (see --help)$" opt.txt)" = 11 ] && [ "$(grep -c '^st=2$' opt.txt)" = 11 ] &&
+for p in vx-infer vx-train vx-ls vx-decode vx-facecrop vx-topng vx-bars vx-spectro vx-embed vx-match vx-index vx-adapt; do $p --bogus < /dev/null; echo "st=$?"; done > opt.txt 2>&1
+ok "$([ "$(grep -c "^vx-[a-z]*: unknown option '--bogus' (see --help)$" opt.txt)" = 12 ] && [ "$(grep -c '^st=2$' opt.txt)" = 12 ] &&
       ! grep -q / opt.txt; echo $?)" "an unknown option: 'vx-name: unknown option', exit 2, no path ($(head -1 opt.txt))"
 vx-train -b 2> err.txt; st=$?
 ok "$([ $st = 2 ] && grep -qx "vx-train: option '-b' needs a value (see --help)" err.txt; echo $?)" "a missing value ($(cat err.txt))"
