@@ -119,16 +119,3 @@ music-plots: $(MUSIC_OUT:.vxm=.tsv)
 	  plot '$(MUSIC_CACHE)/confusion.dat' using 2:1:3 with image notitle, \
 	       '' using 2:1:(sprintf('%d (%.0f%%)', \$$4, 100 * \$$3)) with labels notitle"
 	@echo "plots in $(MUSIC_PLOTS)"
-
-# The out-of-domain check: the library's own tracks whose names or title tags name a mood
-# (data/library/moods.tsv, made by rule), as a folder-per-quadrant tree of links, through
-# eval-music. Game scores are not 4Q's pop and rock: a model that learned genre fails here.
-MOODS_TREE = $(MUSIC_CACHE)/moods
-$(MOODS_TREE).stamp: $(LIBRARY_MOODS)
-	rm -rf $(MOODS_TREE)
-	grep -v '^#' $(LIBRARY_MOODS) | while IFS=$$'\t' read -r path quad word; do \
-	  mkdir -p $(MOODS_TREE)/$$quad; ln -sf "$$path" "$(MOODS_TREE)/$$quad/$$(echo "$$path" | tr / _)"; done
-	touch $@
-.PHONY: eval-music-library
-eval-music-library: $(MOODS_TREE).stamp
-	@$(MAKE) --no-print-directory eval-music SPLIT=$(MOODS_TREE)
