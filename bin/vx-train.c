@@ -43,6 +43,8 @@ static const char usage[] =
     "      --freq-mask N        audio policy: blank up to N bands (0)\n"
     "      --stretch X          audio policy: play a window faster or slower, by a factor up to 1+X (0)\n"
     "      --band-shift N       audio policy: move it up to N bands up or down (0)\n"
+    "      --mixup ALPHA        mix each input with another of its batch, labels alike, in a\n"
+    "                           proportion drawn from Beta(ALPHA, ALPHA) (0: off)\n"
     "      --repeat N           windows taken from each real-valued sample per epoch (1)\n"
     "      --norm MODE          real-valued input: scalar (one mean and deviation), bands (one per\n"
     "                           band), either followed by ,segment to remove each input's own band\n"
@@ -67,7 +69,7 @@ struct cmdline {
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT,
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT, OPT_MIXUP,
        OPT_DIRECT };
 
 static double num(const char *text, const char *opt, double lo, double hi)
@@ -123,7 +125,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"repeat", required_argument, NULL, OPT_REPEAT}, {"norm", required_argument, NULL, OPT_NORM},
         {"direct-conv", no_argument, NULL, OPT_DIRECT},
         {"max-memory", required_argument, NULL, OPT_MAXMEM}, {"stretch", required_argument, NULL, OPT_STRETCH},
-        {"band-shift", required_argument, NULL, OPT_BSHIFT}, {NULL, 0, NULL, 0}};
+        {"band-shift", required_argument, NULL, OPT_BSHIFT}, {"mixup", required_argument, NULL, OPT_MIXUP},
+        {NULL, 0, NULL, 0}};
     int c;
     vx_error err;
     memset(cmd, 0, sizeof *cmd);
@@ -158,6 +161,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_FMASK: o->freq_mask = (int)whole(optarg, "--freq-mask", 0, 100000); break;
         case OPT_STRETCH: o->stretch = num(optarg, "--stretch", 0, 1); break;
         case OPT_BSHIFT: o->band_shift = (int)whole(optarg, "--band-shift", 0, 1000); break;
+        case OPT_MIXUP: o->mixup = num(optarg, "--mixup", 0, 100); break;
         case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
         case OPT_NORM:
             if (vx_input_norm_check(optarg, &err) < 0)

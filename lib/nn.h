@@ -87,6 +87,8 @@ static inline float nn_uniform(uint64_t *state)
     return (float)(nn_splitmix64(state) >> 40) * (1.0f / 16777216.0f);
 }
 float nn_normal(uint64_t *state);
+/* Gamma(a, 1), a > 0. */
+double nn_gamma(uint64_t *state, double a);
 
 /* ---------------------------------------------------------------- layers */
 
@@ -212,6 +214,13 @@ void nn_dropout_backward(size_t count, const float *mask, const float *dy, float
 void nn_softmax_forward(int c, int n, const float *z, float *p);
 double nn_xent(int c, int n, const float *p, const int *labels, const float *class_weight, float smoothing,
                float *dz);
+
+/* Mixup (Zhang et al. 2018) of the batch of n in the input layer: sample i and sample n-1-i
+ * (the batch is already in random order) become lambda x_i + (1 - lambda) x_(n-1-i) and the
+ * converse, the middle one of an odd batch left alone; lambda is drawn from Beta(alpha, alpha)
+ * once per batch and folded to >= 1/2, so each input's own label stays its larger part.
+ * partners[i] gets the label sample i was mixed with. Returns lambda. */
+float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *labels, int *partners);
 
 /* --------------------------------------------------------------- network */
 

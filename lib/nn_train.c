@@ -327,7 +327,9 @@ struct vx_trainer {
     vx_train_opts o;
     float *m, *v; /* optimiser state in the layout of net->params: AdamW moments, or SGD velocity in m */
     long step;
-    int *labels; /* of the current batch */
+    int *labels;   /* of the current batch */
+    int *partners; /* mixup: the label of the sample each one was mixed with */
+    float *dmix;   /* mixup: [classes][batch] the partners' loss gradient */
 };
 
 vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err)
@@ -354,7 +356,10 @@ vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err
     t->m = nn_aligned_alloc(net->nparams, err);
     t->v = t->m ? nn_aligned_alloc(net->nparams, err) : NULL;
     t->labels = t->v ? vx_calloc((size_t)o->batch, sizeof *t->labels, err) : NULL;
-    if (!t->labels || nn_net_reserve(net, o->batch, 1, err) < 0) {
+    t->partners = t->labels ? vx_calloc((size_t)o->batch, sizeof *t->partners, err) : NULL;
+    t->dmix = t->partners ? vx_calloc((size_t)o->batch * (size_t)net->layer[net->nlayers - 1].c, sizeof *t->dmix, err)
+                          : NULL;
+    if (!t->dmix || nn_net_reserve(net, o->batch, 1, err) < 0) {
         vx_trainer_free(t);
         return NULL;
     }
@@ -368,6 +373,8 @@ void vx_trainer_free(vx_trainer *t)
     free(t->m);
     free(t->v);
     free(t->labels);
+    free(t->partners);
+    free(t->dmix);
     free(t);
 }
 
@@ -498,6 +505,51 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
     }
 }
 
+/* Marsaglia and Tsang's method, boosted by U^(1/a) below a = 1. */
+double nn_gamma(uint64_t *rng, double a)
+{
+    double boost = 1;
+    if (a < 1) {
+        boost = pow((nn_uniform(rng) * 16777215.0 + 1.0) / 16777216.0, 1.0 / a);
+        a += 1;
+    }
+    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (;;) {
+        double x = nn_normal(rng), v = 1 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = (nn_uniform(rng) * 16777215.0 + 1.0) / 16777216.0;
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return boost * d * v;
+    }
+}
+
+float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *labels, int *partners)
+{
+    double g1 = nn_gamma(&rng, alpha), g2 = nn_gamma(&rng, alpha);
+    float lambda = (float)(g1 / (g1 + g2));
+    if (lambda < 0.5f)
+        lambda = 1 - lambda;
+    const nn_layer *in = &net->layer[0];
+    size_t plane = (size_t)in->h * in->w;
+    NN_PRAGMA(omp parallel for schedule(static) default(none) shared(net, n, in, plane, lambda, labels, partners))
+    for (int i = 0; i < n; i++) {
+        int j = n - 1 - i;
+        partners[i] = labels[j];
+        if (j <= i)
+            continue;
+        for (int c = 0; c < in->c; c++) {
+            float *a = in->out + ((size_t)c * n + i) * plane, *b = in->out + ((size_t)c * n + j) * plane;
+            for (size_t k = 0; k < plane; k++) {
+                float x = a[k], y = b[k];
+                a[k] = lambda * x + (1 - lambda) * y;
+                b[k] = lambda * y + (1 - lambda) * x;
+            }
+        }
+    }
+    return lambda;
+}
 
 int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stats *st,
                    void (*progress)(void *ctx, size_t done, size_t total), void *ctx, vx_error *err)
@@ -531,9 +583,19 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
             break;
         long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
         load_batch(net, d, order + b0, n, o, epoch, t->labels);
+        float lambda = o->mixup > 0 ? nn_mixup_batch(net, n, o->mixup, nn_rng_derive(o->seed, 0x313c, (uint64_t)step),
+                                                t->labels, t->partners)
+                                    : 1.0f;
         const float *p = nn_net_forward(net, n, 1, nn_rng_derive(o->seed, 0xd209, (uint64_t)step));
-        double loss = nn_xent(classes, n, p, t->labels, o->use_class_weights ? o->class_weights : NULL,
-                              (float)o->label_smoothing, dlogits);
+        const float *weights = o->use_class_weights ? o->class_weights : NULL;
+        double loss = nn_xent(classes, n, p, t->labels, weights, (float)o->label_smoothing, dlogits);
+        if (lambda < 1) {
+            /* The loss of a mixed input is the same mixture of its two labels' losses. */
+            loss = lambda * loss +
+                   (1 - lambda) * nn_xent(classes, n, p, t->partners, weights, (float)o->label_smoothing, t->dmix);
+            for (size_t i = 0; i < (size_t)classes * (size_t)n; i++)
+                dlogits[i] = lambda * dlogits[i] + (1 - lambda) * t->dmix[i];
+        }
         if (!isfinite(loss)) {
             free(order);
             return vx_fail(err, "the loss became %g at epoch %d, batch %ld (learning rate too high?)", loss, epoch,

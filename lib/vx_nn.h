@@ -122,6 +122,7 @@ typedef struct vx_train_opts {
     double stretch;                    /* audio policy: tempo changed by a factor within 1 +- stretch */
     int band_shift;                    /* audio policy: bands moved up or down by up to this many */
     int repeat;                        /* windows drawn from each sample per epoch (1) */
+    double mixup;                      /* any policy: mixup's Beta(alpha, alpha); 0 = off */
     double label_smoothing;
     int use_class_weights;
     float class_weights[VX_NET_MAX_CLASSES];

@@ -421,6 +421,53 @@ static void check_fused_inference(tap *t)
     vx_net_free(net);
 }
 
+/* Gamma draws with the moments of Gamma(a, 1) (mean and variance a), and a batch mixed as mixup
+ * says, against the same sums written out: 2 tests each. */
+static void check_gamma(tap *t, double a)
+{
+    uint64_t state = 99;
+    double sum = 0, sq = 0;
+    int n = 40000;
+    for (int i = 0; i < n; i++) {
+        double g = nn_gamma(&state, a);
+        sum += g, sq += g * g;
+    }
+    double mean = sum / n, var = sq / n - mean * mean;
+    tap_ok(t, fabs(mean - a) < 0.03 * a && fabs(var - a) < 0.06 * a, "Gamma(%g): mean %.4f, variance %.4f", a, mean,
+           var);
+}
+
+static void check_mixup(tap *t)
+{
+    int c = 2, h = 3, w = 4, n = 5;
+    vx_net *net = one_layer("conv 2 3 same", c, h, w, n);
+    if (!net) {
+        tap_ok(t, 0, "mixup: no network");
+        return;
+    }
+    size_t count = (size_t)c * n * h * w, plane = (size_t)h * w;
+    float *before = random_floats(count);
+    memcpy(net->layer[0].out, before, count * sizeof *before);
+    int labels[5] = {0, 1, 1, 0, 1}, partners[5] = {-1, -1, -1, -1, -1};
+    float lambda = nn_mixup_batch(net, n, 0.4, 7, labels, partners);
+    double worst = 0;
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < plane; k++) {
+                float own = before[((size_t)ch * n + i) * plane + k], other = before[((size_t)ch * n + n - 1 - i) * plane + k];
+                double want = lambda * own + (1 - lambda) * other, got = net->layer[0].out[((size_t)ch * n + i) * plane + k];
+                worst = fmax(worst, fabs(got - want));
+            }
+    int partners_ok = 1;
+    for (int i = 0; i < n; i++)
+        partners_ok &= partners[i] == labels[n - 1 - i];
+    tap_ok(t, lambda >= 0.5f && lambda <= 1 && worst < 1e-6, "mixup: lambda %.4f, every input the mixture (worst %g)",
+           lambda, worst);
+    tap_ok(t, partners_ok, "mixup: each input's partner label is the one at the other end of the batch");
+    free(before);
+    vx_net_free(net);
+}
+
 int main(void)
 {
     tap t;
@@ -431,7 +478,7 @@ int main(void)
                          {32, 64, 24, 24, 4}, {64, 64, 13, 11, 1}, {16, 8, 3, 17, 9}, {64, 128, 12, 12, 9},
                          {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}, {64, 64, 8, 8, 16}};
     int nwinograd = (int)(sizeof winograd / sizeof *winograd);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 15 + 7 + 4 + 1 + nwinograd + 1);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 15 + 7 + 4 + 1 + nwinograd + 1 + 4);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -477,5 +524,8 @@ int main(void)
     check_tiny_conv(&t);
     check_tiny_layers(&t);
     check_fused_inference(&t);
+    check_gamma(&t, 0.4);
+    check_gamma(&t, 2.5);
+    check_mixup(&t);
     return tap_done(&t);
 }

@@ -1,12 +1,12 @@
 #!/bin/bash
 # train-audio.t — vx-train's audio policy on real spectrograms (sox tones through vx-decode and
 # vx-spectro): the model does not depend on the thread count with every random part on, tempo
-# and pitch changes (--stretch, --band-shift) change the model but at 0 leave it byte for byte as
-# without them, and out-of-range values are usage errors.
+# and pitch changes (--stretch, --band-shift) and mixup change the model but at 0 leave it byte for
+# byte as without them, and out-of-range values are usage errors.
 . "$(dirname "$0")/lib.sh"
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
 ignore_libsox_leaks
-plan 7
+plan 10
 mkdir -p set/high set/low
 for i in 1 2 3 4; do
     sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
@@ -29,6 +29,12 @@ train_in plain && train_in zero --stretch 0 --band-shift 0
 ok "$([ "$(answers plain/m.vxm)" = "$(answers zero/m.vxm)" ]; echo $?)" "--stretch 0 --band-shift 0 train what no option does (draws unchanged)"
 a=$(answers j1/m.vxm); b=$(answers plain/m.vxm)
 ok "$([[ $a != failed* && $b != failed* && $a != "$b" ]]; echo $?)" "tempo and pitch changes change the model"
+train_in m1 --mixup 0.4 -j 1 && train_in m2 --mixup 0.4 -j 2 && train_in m0 --mixup 0
+ok "$(cmp -s m1/m.vxm m2/m.vxm; echo $?)" "with mixup, 1 and 2 threads train the same bytes ($(cat err.txt))"
+m=$(answers m1/m.vxm)
+ok "$([[ $m != failed* && $m != "$b" && "$(answers m0/m.vxm)" = "$b" ]]; echo $?)" "mixup changes the model; --mixup 0 trains what no option does"
+(train --mixup -1 -o bad.vxm); st=$?
+ok "$([ $st = 2 ] && grep -q 'mixup' err.txt && [ ! -e bad.vxm ]; echo $?)" "--mixup -1: exit 2, no model ($(cat err.txt))"
 (train --stretch 1.5 -o bad.vxm); st=$?
 ok "$([ $st = 2 ] && grep -q 'stretch: 1.5 is out of range \[0, 1\]' err.txt; echo $?)" "--stretch 1.5: exit 2 ($(cat err.txt))"
 (train --band-shift -1 -o bad.vxm); st=$?
