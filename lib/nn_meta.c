@@ -79,8 +79,10 @@ static int check_meta(const vx_net *net, const char *name, const char *value, vx
     for (size_t i = 0; i < sizeof fractions / sizeof fractions[0]; i++)
         if (strcmp(name, fractions[i]) == 0 && meta_number(value, 0, 1, &v) < 0)
             return vx_fail(err, "metadata %s: '%s' is not a fraction from 0 to 1", name, value);
-    if (strncmp(name, "spectro_", 8) == 0 && meta_number(value, 1e-6, 1e9, &v) < 0)
-        return vx_fail(err, "metadata %s: '%s' is not a positive number", name, value);
+    /* A band edge may be 0 Hz (fmin, or fmax meaning half the rate); everything else is positive. */
+    int edge = strcmp(name, "spectro_fmin") == 0 || strcmp(name, "spectro_fmax") == 0;
+    if (strncmp(name, "spectro_", 8) == 0 && meta_number(value, edge ? 0 : 1e-6, 1e9, &v) < 0)
+        return vx_fail(err, "metadata %s: '%s' is not a %s number", name, value, edge ? "non-negative" : "positive");
     return 0;
 }
 

@@ -73,15 +73,15 @@ static int record_spectro(vx_net *net, const vx_imageset *d, vx_error *err)
     for (int i = 0; i < 4; i++)
         if (!d->spectro[i])
             return 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < VX_SPECTRO_KEYS; i++) {
         char key[32];
         snprintf(key, sizeof key, "spectro_%s", vx_spectro_keys[i]);
-        if (vx_net_set_meta_number(net, key, "%.0f", (double)d->spectro[i], err) < 0)
+        if (vx_net_set_meta_number(net, key, i < 4 ? "%.0f" : "%.9g", d->spectro[i], err) < 0)
             return -1;
     }
     uint32_t input[3];
     vx_net_shape(net, input, NULL, NULL);
-    double seconds = (double)input[2] * (double)d->spectro[2] / (double)d->spectro[0];
+    double seconds = (double)input[2] * d->spectro[2] / d->spectro[0];
     return vx_net_set_meta_number(net, "spectro_segment", "%.9g", seconds, err);
 }
 

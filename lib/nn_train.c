@@ -69,21 +69,28 @@ static int keep_classes(vx_imageset *d, const vx_record *r, vx_error *err)
     return 0;
 }
 
-const char *const vx_spectro_keys[4] = {"rate", "n_fft", "hop", "mels"};
+const char *const vx_spectro_keys[VX_SPECTRO_KEYS] = {"rate", "n_fft", "hop", "mels", "fmin", "fmax"};
 
 /* Keeps a spectrogram's parameters, which every record must share: a model is trained on one. */
 static int keep_spectro(vx_imageset *d, const vx_record *r, vx_error *err)
 {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < VX_SPECTRO_KEYS; i++) {
         char text[32];
-        long v = 0;
-        if (vx_record_get_meta(r, vx_spectro_keys[i], text, sizeof text) &&
-            vx_parse_long(text, vx_spectro_keys[i], 1, 1000000, &v, err) < 0)
-            return vx_fail(err, "record '%s': metadata %s=%s is not a count", r->key, vx_spectro_keys[i], text);
+        long count = 0;
+        double v = 0;
+        if (vx_record_get_meta(r, vx_spectro_keys[i], text, sizeof text)) {
+            int bad = i < 4 ? vx_parse_long(text, vx_spectro_keys[i], 1, 1000000, &count, err)
+                            : vx_parse_double(text, vx_spectro_keys[i], 0, 1000000, &v, err);
+            if (bad < 0)
+                return vx_fail(err, "record '%s': metadata %s=%s is not a %s", r->key, vx_spectro_keys[i], text,
+                               i < 4 ? "count" : "frequency");
+            if (i < 4)
+                v = (double)count;
+        }
         if (d->n == 0)
             d->spectro[i] = v;
         else if (v != d->spectro[i])
-            return vx_fail(err, "record '%s' has %s=%ld but earlier records have %ld", r->key, vx_spectro_keys[i], v,
+            return vx_fail(err, "record '%s' has %s=%g but earlier records have %g", r->key, vx_spectro_keys[i], v,
                            d->spectro[i]);
     }
     return 0;

@@ -67,11 +67,11 @@ vx_song_embedder *vx_song_embedder_create(vx_net *net, const vx_space *space, in
     vx_spectro_opts_init(&e->so);
     e->so.segment = 3;
     e->so.segment_hop = 1.5;
-    double v[6] = {(double)e->so.n_fft, (double)e->so.hop, (double)e->so.mels, (double)e->so.rate, e->so.segment,
-                   e->so.segment_hop};
-    static const char *names[6] = {"spectro_n_fft", "spectro_hop", "spectro_mels", "spectro_rate", "spectro_segment",
-                                   "spectro_segment_hop"};
-    for (int i = 0; i < 6; i++)
+    double v[8] = {(double)e->so.n_fft, (double)e->so.hop, (double)e->so.mels, (double)e->so.rate, e->so.segment,
+                   e->so.segment_hop, e->so.fmin, e->so.fmax};
+    static const char *names[8] = {"spectro_n_fft", "spectro_hop", "spectro_mels", "spectro_rate", "spectro_segment",
+                                   "spectro_segment_hop", "spectro_fmin", "spectro_fmax"};
+    for (int i = 0; i < 8; i++)
         if (meta_number(net, names[i], 0, 1e6, &v[i], err) < 0)
             goto fail;
     e->so.n_fft = (long)v[0];
@@ -80,6 +80,8 @@ vx_song_embedder *vx_song_embedder_create(vx_net *net, const vx_space *space, in
     e->so.rate = (long)v[3];
     e->so.segment = v[4];
     e->so.segment_hop = v[5];
+    e->so.fmin = v[6];
+    e->so.fmax = v[7];
     long frames, hop_frames;
     if (vx_spectro_check(&e->so, &frames, &hop_frames, err) < 0)
         goto fail;

@@ -68,12 +68,14 @@ typedef struct vx_imageset {
     size_t nvalues, values_cap;
     int *labels;   /* [n] */
     char *classes; /* the stream's classes= metadata (the same on every record), or NULL */
-    /* A spectrogram stream's rate, n_fft, hop and mels metadata (vx-spectro(1); the same on every
-     * record), which the model records for vx-embed; all 0 when the records have none. */
-    long spectro[4];
+    /* A spectrogram stream's rate, n_fft, hop, mels, fmin and fmax metadata (vx-spectro(1); the
+     * same on every record), which the model records for vx-embed; 0 when the records have none
+     * (fmin and fmax at 0 are vx-spectro's defaults, 0 Hz and half the rate). */
+    double spectro[6];
 } vx_imageset;
-/* The metadata names of vx_imageset's spectro[]. */
-extern const char *const vx_spectro_keys[4];
+/* The metadata names of vx_imageset's spectro[]: the four counts, then the two band edges. */
+#define VX_SPECTRO_KEYS 6
+extern const char *const vx_spectro_keys[VX_SPECTRO_KEYS];
 void vx_imageset_init(vx_imageset *d);
 /* Appends a labelled u8 or f32 record ([C,H,W] or [H,W]); NaN and infinity are errors. */
 int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err);
@@ -202,8 +204,8 @@ int vx_train_class_weights(vx_train_opts *o, const char *spec, const vx_imageset
 /* Metadata set from a number printed with fmt ("%.4f"). */
 int vx_net_set_meta_number(vx_net *net, const char *name, const char *fmt, double v, vx_error *err);
 /* What the model was trained on: classes (the stream's classes=, else the seven emotions for a
- * seven-class net), for a spectrogram stream spectro_rate, _n_fft, _hop, _mels and _segment (the
- * input's width in seconds), then train_data (data_name), seed and train_images. */
+ * seven-class net), for a spectrogram stream spectro_rate, _n_fft, _hop, _mels, _fmin, _fmax and
+ * _segment (the input's width in seconds), then train_data (data_name), seed and train_images. */
 int vx_net_record_data(vx_net *net, const vx_imageset *d, const char *data_name, uint64_t seed, vx_error *err);
 /* train_options: the command line that trained the model (up to 1 KiB), without the thread count
  * and --progress, which never change the model. */

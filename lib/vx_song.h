@@ -188,8 +188,9 @@ int vx_audio_file_name(const char *name);
 /* Songs to their place: decode (streaming), log-mel segments, the music model over batches of
  * segments, the song's class probabilities = the mean of its segments'. The model's classes=
  * must name a set of the space; its spectro_n_fft, spectro_hop, spectro_mels, spectro_rate,
- * spectro_segment and spectro_segment_hop metadata give the spectrogram it was trained on
- * (absent: the vx_spectro defaults, 3 s segments every 1.5 s), which must fit its input shape. */
+ * spectro_fmin, spectro_fmax, spectro_segment and spectro_segment_hop metadata give the
+ * spectrogram it was trained on (absent: the vx_spectro defaults, 3 s segments every 1.5 s),
+ * which must fit its input shape. */
 typedef struct vx_net vx_net;
 typedef struct vx_song_embedder vx_song_embedder;
 /* The embedder uses net (not owned) and libsox (vx_audio_begin must have been called). */

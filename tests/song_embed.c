@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     if (vx_space_load(&space, file, &err) < 0)
         tap_skip_all("no models/emotion-space.txt (run from the source tree)");
     tap t;
-    tap_plan(&t, 6);
+    tap_plan(&t, 7);
     char dir[] = "/tmp/song_embed.XXXXXX", a[600], silent[600], shortf[600];
     if (!mkdtemp(dir))
         return 1;
@@ -79,6 +79,18 @@ int main(int argc, char **argv)
     if (rc == 0)
         vx_space_song(&space.sets[0], s.probs, vec, va);
     tap_ok(&t, rc == 0 && !memcmp(vec, s.vec, sizeof vec) && !memcmp(va, s.va, sizeof va), "its 7-vector and point come from the space");
+    /* A model trained on a band-limited spectrogram records its band, and is given that band. */
+    vx_song narrow;
+    vx_song_embedder *ne = vx_net_set_meta(net, "spectro_fmax", "4000", &err) == 0
+                               ? vx_song_embedder_create(net, &space, 3, &err) : NULL;
+    int nrc = ne ? vx_song_embed(ne, a, &narrow, &err) : -1;
+    double moved = 0;
+    for (int k = 0; rc == 0 && nrc == 0 && k < 4; k++)
+        moved = fmax(moved, fabs(log(fmax(narrow.probs[k], 1e-30)) - log(fmax(s.probs[k], 1e-30))));
+    /* The untrained net's softmax saturates, so the change shows in the log of the small ones. */
+    tap_ok(&t, rc == 0 && nrc == 0 && narrow.nsegments == s.nsegments && moved > 0.1,
+           "spectro_fmax=4000 gives the model another spectrogram (log-probabilities moved by up to %.2f)", moved);
+    vx_song_embedder_free(ne);
     tap_ok(&t, vx_song_embed(e, silent, &s, &err) < 0 && strstr(err.msg, "silent"), "a silent file is refused: %s", err.msg);
     tap_ok(&t, vx_song_embed(e, shortf, &s, &err) < 0 && strstr(err.msg, "too short"), "a 0.1 s file is refused: %s", err.msg);
     vx_song_embedder_free(e);
