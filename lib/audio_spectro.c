@@ -177,8 +177,9 @@ struct vx_spectro {
     long nbins;        /* n_fft/2 + 1 */
     float *window;     /* [n_fft] periodic Hann */
     float *frame;      /* [n_fft] windowed samples, FFTW's input */
-    fftwf_complex *spectrum; /* [nbins] FFTW's output */
+    fftwf_complex *spectrum; /* [n_fft/2] FFTW's output */
     fftwf_plan plan;
+    float *twiddle;          /* [n_fft/4 + 1][2] cos and sin of 2 pi k / n_fft */
     struct band *bands; /* [mels] */
     float *weights;     /* the bands' weights, back to back */
     float *power;       /* [nbins] */
@@ -208,6 +209,7 @@ void vx_spectro_free(vx_spectro *s)
     fftwf_free(s->frame);
     fftwf_free(s->spectrum);
     free(s->window);
+    free(s->twiddle);
     free(s->bands);
     free(s->weights);
     free(s->power);
@@ -273,16 +275,25 @@ int vx_spectro_new(vx_spectro **out, const vx_spectro_opts *o, vx_error *err)
     s->power = vx_malloc((size_t)s->nbins * sizeof *s->power, err);
     s->total = vx_calloc((size_t)(o->mels + 7) / 8 * 8, sizeof *s->total, err);
     s->frame = fftwf_alloc_real(n);
-    s->spectrum = fftwf_alloc_complex((size_t)s->nbins);
-    if (!s->window || !s->buf || !s->power || !s->total || !s->frame || !s->spectrum || make_bands(s, err) < 0) {
+    s->spectrum = fftwf_alloc_complex(n / 2);
+    s->twiddle = vx_malloc((n / 4 + 1) * 2 * sizeof *s->twiddle, err);
+    if (!s->window || !s->buf || !s->power || !s->total || !s->frame || !s->spectrum || !s->twiddle ||
+        make_bands(s, err) < 0) {
         vx_spectro_free(s);
         return vx_fail(err, "out of memory for the spectrogram maker");
     }
     /* scipy's hann(n, sym=False): one period of a cosine over n + 1 points, the last left out. */
     for (size_t i = 0; i < n; i++)
         s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)n));
-    /* FFTW_ESTIMATE picks the algorithm without timing, so every run computes the same floats. */
-    s->plan = fftwf_plan_dft_r2c_1d(o->n_fft, s->frame, s->spectrum, FFTW_ESTIMATE);
+    for (size_t k = 0; k <= n / 4; k++) {
+        s->twiddle[2 * k] = (float)cos(2.0 * PI * (double)k / (double)n);
+        s->twiddle[2 * k + 1] = (float)sin(2.0 * PI * (double)k / (double)n);
+    }
+    /* The real FFT of n points as a complex one of n/2 (the frame's even samples as real parts,
+     * odd ones as imaginary: its own layout), untangled in power_spectrum: FFTW_ESTIMATE plans
+     * that twice as fast as its real-input FFT. ESTIMATE picks the algorithm without timing, so
+     * every run computes the same floats. */
+    s->plan = fftwf_plan_dft_1d((int)(n / 2), (fftwf_complex *)s->frame, s->spectrum, FFTW_FORWARD, FFTW_ESTIMATE);
     if (!s->plan) {
         vx_spectro_free(s);
         return vx_fail(err, "FFTW cannot plan an FFT of %ld points", o->n_fft);
@@ -399,13 +410,32 @@ static void db8(const float *in, float *out)
 
 /* The frame of n_fft samples at `samples` (the gathering buffer, or straight in the piece fed)
  * into ring row frames % ring_cap as dB. */
+/* |X[k]|^2, k = 0..n/2, of the real frame x from Z, the n/2-point FFT of z[j] = x[2j] + i x[2j+1]:
+ * with E and O the FFTs of the even and odd samples, X[k] = E[k] + W^k O[k] (W = e^(-2 pi i/n)),
+ * E[k] = (Z[k] + conj Z[h-k]) / 2 and O[k] = -i (Z[k] - conj Z[h-k]) / 2 (h = n/2). Bins k and h-k
+ * share E and O up to conjugation and W^(h-k) = -conj W^k, so they are made together. */
+static void power_spectrum(long n, const float (*restrict z)[2], const float (*restrict twiddle)[2],
+                           float *restrict power)
+{
+    const long h = n / 2;
+    power[0] = (z[0][0] + z[0][1]) * (z[0][0] + z[0][1]);
+    power[h] = (z[0][0] - z[0][1]) * (z[0][0] - z[0][1]);
+    for (long k = 1; k <= h / 2; k++) {
+        float ar = z[k][0], ai = z[k][1], br = z[h - k][0], bi = z[h - k][1];
+        float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi), odr = 0.5f * (ai + bi), odi = -0.5f * (ar - br);
+        float c = twiddle[k][0], sn = twiddle[k][1];
+        float p = c * odr + sn * odi, q = c * odi - sn * odr;
+        power[k] = (er + p) * (er + p) + (ei + q) * (ei + q);
+        power[h - k] = (er - p) * (er - p) + (q - ei) * (q - ei);
+    }
+}
+
 static void compute_frame(vx_spectro *s, const float *samples)
 {
-    const long n = s->o.n_fft, nbins = s->nbins, mels = s->o.mels;
+    const long n = s->o.n_fft, mels = s->o.mels;
     /* Restrict-qualified copies: the buffers never overlap. */
     float *restrict frame = s->frame, *restrict power = s->power;
     const float *restrict buf = samples, *restrict window = s->window;
-    const float(*restrict spectrum)[2] = (const float(*)[2])s->spectrum;
     long i = 0;
     for (; i + 8 <= n; i += 8) {
         v8f a, b;
@@ -417,8 +447,7 @@ static void compute_frame(vx_spectro *s, const float *samples)
     for (; i < n; i++)
         frame[i] = buf[i] * window[i];
     fftwf_execute(s->plan);
-    for (long k = 0; k < nbins; k++)
-        power[k] = spectrum[k][0] * spectrum[k][0] + spectrum[k][1] * spectrum[k][1];
+    power_spectrum(n, (const float(*)[2])s->spectrum, (const float(*)[2])s->twiddle, power);
     float *restrict total = s->total;
     for (long m = 0; m < mels; m++) {
         const struct band *b = &s->bands[m];
