@@ -15,7 +15,10 @@ MUSIC_CLASSES  ?= $(call folders_of,$(MUSIC4Q))
 MUSIC_OUT      ?= models/music.vxm
 MUSIC_THREADS  ?= 2
 # How songs become network input; the model records these and vx-embed cuts songs the same way.
-SPECTRO_OPTS   ?= --n-fft 2048 --hop 512 --mels 96
+# The bands stop at 4 kHz: above it lie mostly cymbals, distortion and production, which tell 4Q's
+# genres apart more than its emotions (measured: 73.9% on the validation songs and 11 of the 22
+# title-labelled library tracks, against 71.8% and 10 with the whole band, and 71.1% and 8 at 2 kHz).
+SPECTRO_OPTS   ?= --n-fft 2048 --hop 512 --mels 96 --fmax 4000
 SEGMENT_OPTS   ?= --segment 3 --segment-hop 1.5
 # The recipe. Training draws 3 random 3-second windows of each clip an epoch, with a +-6 dB gain,
 # SpecAugment masks, played up to 15% faster or slower and moved up to 3 mel bands; every input has

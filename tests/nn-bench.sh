@@ -26,7 +26,7 @@ images() {
 # 1.5 s to infer on (52 clips: 988 segments).
 spectro() {
   [ -s "$tmp/spectro.vxs" ] && return
-  local opts="--n-fft 2048 --hop 512 --mels 96"
+  local opts="--n-fft 2048 --hop 512 --mels 96 --fmax 4000"
   "$bin/vx-decode" --rate 22050 --labels Q1,Q2,Q3,Q4 --limit 13 "$MUSIC" -o "$tmp/audio.vxs"
   # shellcheck disable=SC2086 # opts are words
   "$bin/vx-spectro" $opts -o "$tmp/spectro.vxs" "$tmp/audio.vxs"

@@ -10,7 +10,9 @@ ignore_libsox_leaks
 plan 3
 awk -F'\t' '!/^#/ && $3 == "val" { print $2, $1 }' "$src/models/music/split.tsv" | while read -r quad song; do
     mkdir -p "val/$quad"; ln -s "$music/$quad/$song.mp3" "val/$quad/$song.mp3"; done
-vx-decode --rate 22050 --labels Q1,Q2,Q3,Q4 val | vx-spectro --segment 3 --segment-hop 1.5 > val.vxs
+# The band the model was trained on, from what it records of its spectrogram (vx-model(5)).
+fmax=$(strings -n 3 "$src/models/music.vxm" | sed -n 's/^spectro_fmax\([0-9.]*\)$/\1/p')
+vx-decode --rate 22050 --labels Q1,Q2,Q3,Q4 val | vx-spectro ${fmax:+--fmax "$fmax"} --segment 3 --segment-hop 1.5 > val.vxs
 ok $? "the validation songs decoded and cut into 3 s segments"
 vx-infer --eval "$src/models/music.vxm" val.vxs > eval.txt
 songs=$(awk -F'\t' '$1 == "songs" { print $2 }' eval.txt)
