@@ -188,6 +188,23 @@ typedef struct im2col_source {
     const float *x;
 } im2col_source;
 
+/* Of a run of len output columns from ox0, the part [*lo, *hi) that reads inside an input row
+ * for kernel column kx: 0 <= (ox0 + i) * S + kx - P < W. */
+static void run_span(int ox0, int len, int kx, int S, int P, int W, int *lo, int *hi)
+{
+    int a = 0, b = len;
+    while (a < len && (ox0 + a) * S + kx - P < 0)
+        a++;
+    while (b > a && (ox0 + b - 1) * S + kx - P >= W)
+        b--;
+    *lo = a;
+    *hi = b;
+}
+
+/* Kernel widths up to this have their runs' spans worked out once per panel, not once per row
+ * of it; wider ones (none in the shipped nets) per row. */
+#define PACK_SPAN_K 16
+
 static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *dst)
 {
     const im2col_source *src = ctx;
@@ -208,8 +225,18 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
             c += len;
         }
         run_at[runs] = cols;
+        unsigned char span_lo[NN_GEMM_NR][PACK_SPAN_K], span_hi[NN_GEMM_NR][PACK_SPAN_K];
+        int spans = K <= PACK_SPAN_K;
+        for (int r = 0; spans && r < runs; r++)
+            for (int kx = 0; kx < K; kx++) {
+                int lo, hi;
+                run_span(run_ox[r], run_at[r + 1] - run_at[r], kx, S, P, W, &lo, &hi);
+                span_lo[r][kx] = (unsigned char)lo;
+                span_hi[r][kx] = (unsigned char)hi;
+            }
+        /* Row p0 + k of im2col is channel ch, kernel row ky, kernel column kx, counted on. */
+        int ch = p0 / (K * K), ky = p0 / K % K, kx = p0 % K;
         for (int k = 0; k < kc; k++) {
-            int row = p0 + k, ch = row / (K * K), ky = row / K % K, kx = row % K;
             float *d = dst + (size_t)k * NN_GEMM_NR;
             for (int r = 0; r < runs; r++) {
                 int iy = run_oy[r] * S + ky - P, ox0 = run_ox[r], len = run_at[r + 1] - run_at[r];
@@ -219,12 +246,11 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                     continue;
                 }
                 const float *in = src->x + (((size_t)ch * src->n + run_b[r]) * H + iy) * W;
-                /* i in [lo, hi) reads inside the row: 0 <= (ox0 + i) * S + kx - P < W */
-                int lo = 0, hi = len;
-                while (lo < len && (ox0 + lo) * S + kx - P < 0)
-                    lo++;
-                while (hi > lo && (ox0 + hi - 1) * S + kx - P >= W)
-                    hi--;
+                int lo, hi;
+                if (spans)
+                    lo = span_lo[r][kx], hi = span_hi[r][kx];
+                else
+                    run_span(ox0, len, kx, S, P, W, &lo, &hi);
                 for (int i = 0; i < lo; i++)
                     o[i] = 0.0f;
                 const float *from = hi > lo ? in + (ox0 + lo) * S + kx - P : in;
@@ -241,6 +267,11 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
             }
             for (int c = cols; c < NN_GEMM_NR; c++)
                 d[c] = 0.0f;
+            if (++kx == K) {
+                kx = 0;
+                if (++ky == K)
+                    ky = 0, ch++;
+            }
         }
     }
 }
