@@ -200,7 +200,7 @@ void vx_song_embedder_free(vx_song_embedder *e);
 const vx_index_space *vx_song_embedder_space(const vx_song_embedder *e);
 /* Embeds the file at path: fills song (path, duration, probabilities, 7-vector, point, segments;
  * size and mtime are the caller's), its arrays valid until the next call. Fails, naming the file,
- * when it cannot be decoded, is silent (no sample above 1e-6), or too short for one segment. */
+ * when it cannot be decoded, is silent (no sample above -60 dBFS, 1e-3), or too short for one segment. */
 int vx_song_embed(vx_song_embedder *e, const char *path, vx_song *song, vx_error *err);
 /* One file of a library update, into b: the old index's entry (old may be NULL) when it has the
  * path with the same size and mtime, else the file embedded anew; *song is what was added.

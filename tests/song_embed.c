@@ -47,15 +47,19 @@ int main(int argc, char **argv)
     if (vx_space_load(&space, file, &err) < 0)
         tap_skip_all("no models/emotion-space.txt (run from the source tree)");
     tap t;
-    tap_plan(&t, 7);
-    char dir[] = "/tmp/song_embed.XXXXXX", a[600], silent[600], shortf[600];
+    tap_plan(&t, 9);
+    char dir[] = "/tmp/song_embed.XXXXXX", a[600], silent[600], shortf[600], faint[600], quiet[600];
     if (!mkdtemp(dir))
         return 1;
     snprintf(a, sizeof a, "%s/tone.wav", dir);
     snprintf(silent, sizeof silent, "%s/silent.wav", dir);
+    snprintf(faint, sizeof faint, "%s/faint.wav", dir);
+    snprintf(quiet, sizeof quiet, "%s/quiet.wav", dir);
     snprintf(shortf, sizeof shortf, "%s/short.wav", dir);
     tone(a, 7.5, 0.5);
     tone(silent, 4, 0);
+    tone(faint, 4, 0.0005); /* -66 dBFS: inaudible */
+    tone(quiet, 4, 0.002);  /* -54 dBFS: quiet, but there */
     tone(shortf, 0.1, 0.5);
     vx_net *net = make_model(&err);
     vx_song_embedder *e = net && vx_audio_begin(&err) == 0 ? vx_song_embedder_create(net, &space, 3, &err) : NULL;
@@ -92,12 +96,17 @@ int main(int argc, char **argv)
            "spectro_fmax=4000 gives the model another spectrogram (log-probabilities moved by up to %.2f)", moved);
     vx_song_embedder_free(ne);
     tap_ok(&t, vx_song_embed(e, silent, &s, &err) < 0 && strstr(err.msg, "silent"), "a silent file is refused: %s", err.msg);
+    tap_ok(&t, vx_song_embed(e, faint, &s, &err) < 0 && strstr(err.msg, "silent"), "a tone at -66 dBFS is refused as silent: %s",
+           err.msg);
+    tap_ok(&t, vx_song_embed(e, quiet, &s, &err) == 0, "a tone at -54 dBFS is embedded (%s)", "quiet.wav");
     tap_ok(&t, vx_song_embed(e, shortf, &s, &err) < 0 && strstr(err.msg, "too short"), "a 0.1 s file is refused: %s", err.msg);
     vx_song_embedder_free(e);
     vx_net_free(net);
     vx_audio_end();
     unlink(a);
     unlink(silent);
+    unlink(faint);
+    unlink(quiet);
     unlink(shortf);
     rmdir(dir);
     return tap_done(&t);
