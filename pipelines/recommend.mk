@@ -33,13 +33,21 @@ $(LIBRARY_MODEL): $(SONG_MODEL_SUM) | $(LIBRARY_LIST) $(BUILD)/bin/vx-decode $(B
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) $(SEGMENT_OPTS) | $(BUILD)/bin/vx-adapt -m $(SONG_MODEL) -o $@
 $(LIBRARY_MODEL_SUM): $(LIBRARY_MODEL)
 
+# vx-embed SONG-ARGS: vx-embed into $@, where a song it skips (silent, unreadable: it names them)
+# leaves an index of the rest, as a music player's library scan would, rather than no index: its
+# exit status 1 is taken as success when it wrote $@ (it writes the whole index or nothing).
+embed_library = @rm -f $@.begun; touch $@.begun; \
+	echo "$(BUILD)/bin/vx-embed $(1)"; $(BUILD)/bin/vx-embed $(1) || \
+	{ st=$$?; [ $$st = 1 ] && [ $@ -nt $@.begun ] && echo "library: the songs above were skipped" >&2 || \
+	  { rm -f $@.begun; exit $$st; }; }; rm -f $@.begun
+
 # vx-embed keeps the songs whose path, size and mtime are unchanged and drops those that vanished,
 # so it runs every time (30 ms when nothing changed): a song edited in place changes no list. A
 # new model or space makes every kept vector stale, so the index then starts again.
 $(LIBRARY_INDEX): $(LIBRARY_LIST) $(LIBRARY_MODEL_SUM) $(SPACE_FILE) FORCE | $(BUILD)/bin/vx-embed
 	@if [ -f $@ ] && { [ $(LIBRARY_MODEL_SUM) -nt $@ ] || [ $(SPACE_FILE) -nt $@ ]; }; then \
 	  echo "library: the model or the space changed: embedding every song again"; rm -f $@; fi
-	$(BUILD)/bin/vx-embed -m $(LIBRARY_MODEL) -s $(SPACE_FILE) -o $@ - < $(LIBRARY_LIST)
+	$(call embed_library,-m $(LIBRARY_MODEL) -s $(SPACE_FILE) -o $@ - < $(LIBRARY_LIST))
 
 library-index: $(LIBRARY_INDEX)
 
@@ -68,8 +76,9 @@ $(CONGRUENCE)/val-songs.tsv: $(MUSIC_CACHE)/split.stamp
 	find $(MUSIC_VAL_DIR)/ -name '*.mp3' | awk -F/ '{ print $$0 "\t" $$(NF - 1) }' > $@
 $(CONGRUENCE)/moods.vxi: $(LIBRARY_MOODS) $(LIBRARY_INDEX) | $(BUILD)/bin/vx-embed
 	@mkdir -p $(@D)
-	grep -v '^#' $(LIBRARY_MOODS) | cut -f1 | $(BUILD)/bin/vx-embed -m $(LIBRARY_MODEL) -s $(SPACE_FILE) \
-	  -i $(LIBRARY_INDEX) -o $@ -
+	grep -v '^#' $(LIBRARY_MOODS) | cut -f1 > $@.list
+	$(call embed_library,-m $(LIBRARY_MODEL) -s $(SPACE_FILE) -i $(LIBRARY_INDEX) -o $@ - < $@.list)
+	rm -f $@.list
 
 .PHONY: eval-congruence
 eval-congruence: $(CONGRUENCE)/faces.vxs $(CONGRUENCE)/val.vxi $(CONGRUENCE)/val-songs.tsv $(CONGRUENCE)/moods.vxi
