@@ -408,8 +408,6 @@ static void db8(const float *in, float *out)
     memcpy(out, &db, sizeof db);
 }
 
-/* The frame of n_fft samples at `samples` (the gathering buffer, or straight in the piece fed)
- * into ring row frames % ring_cap as dB. */
 /* |X[k]|^2, k = 0..n/2, of the real frame x from Z, the n/2-point FFT of z[j] = x[2j] + i x[2j+1]:
  * with E and O the FFTs of the even and odd samples, X[k] = E[k] + W^k O[k] (W = e^(-2 pi i/n)),
  * E[k] = (Z[k] + conj Z[h-k]) / 2 and O[k] = -i (Z[k] - conj Z[h-k]) / 2 (h = n/2). Bins k and h-k
@@ -430,6 +428,8 @@ static void power_spectrum(long n, const float (*restrict z)[2], const float (*r
     }
 }
 
+/* The frame of n_fft samples at `samples` (the gathering buffer, or straight in the piece fed)
+ * into ring row frames % ring_cap as dB. */
 static void compute_frame(vx_spectro *s, const float *samples)
 {
     const long n = s->o.n_fft, mels = s->o.mels;

@@ -86,6 +86,11 @@ static inline float nn_uniform(uint64_t *state)
 {
     return (float)(nn_splitmix64(state) >> 40) * (1.0f / 16777216.0f);
 }
+/* Uniform in (0, 1]: never 0, so its logarithm stays finite. */
+static inline float nn_uniform_positive(uint64_t *state)
+{
+    return (nn_uniform(state) * 16777215.0f + 1.0f) / 16777216.0f;
+}
 float nn_normal(uint64_t *state);
 /* Gamma(a, 1), a > 0. */
 double nn_gamma(uint64_t *state, double a);

@@ -30,10 +30,30 @@ int nn_team_size(const nn_work *ws)
 
 float nn_normal(uint64_t *state)
 {
-    /* Box-Muller; u1 is kept away from 0 so the logarithm stays finite. */
-    float u1 = (nn_uniform(state) * 16777215.0f + 1.0f) / 16777216.0f;
+    /* Box-Muller. */
+    float u1 = nn_uniform_positive(state);
     float u2 = nn_uniform(state);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+/* Marsaglia and Tsang's method, boosted by U^(1/a) below a = 1. */
+double nn_gamma(uint64_t *rng, double a)
+{
+    double boost = 1;
+    if (a < 1) {
+        boost = pow(nn_uniform_positive(rng), 1.0 / a);
+        a += 1;
+    }
+    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (;;) {
+        double x = nn_normal(rng), v = 1 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = nn_uniform_positive(rng);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return boost * d * v;
+    }
 }
 
 /* ------------------------------------------------------------------ conv */

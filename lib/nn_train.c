@@ -512,26 +512,6 @@ static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, i
     }
 }
 
-/* Marsaglia and Tsang's method, boosted by U^(1/a) below a = 1. */
-double nn_gamma(uint64_t *rng, double a)
-{
-    double boost = 1;
-    if (a < 1) {
-        boost = pow((nn_uniform(rng) * 16777215.0 + 1.0) / 16777216.0, 1.0 / a);
-        a += 1;
-    }
-    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
-    for (;;) {
-        double x = nn_normal(rng), v = 1 + c * x;
-        if (v <= 0)
-            continue;
-        v = v * v * v;
-        double u = (nn_uniform(rng) * 16777215.0 + 1.0) / 16777216.0;
-        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
-            return boost * d * v;
-    }
-}
-
 float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *labels, int *partners)
 {
     double g1 = nn_gamma(&rng, alpha), g2 = nn_gamma(&rng, alpha);

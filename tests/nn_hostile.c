@@ -162,7 +162,7 @@ static long peak_kb(void)
 int main(void)
 {
     tap t;
-    tap_plan(&t, 38);
+    tap_plan(&t, 40);
     snprintf(path, sizeof path, "%s/vx-hostile-%ld.vxm", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid());
 
     spec ok = {.data_at = -1};
@@ -214,6 +214,8 @@ int main(void)
         {"train_acc", "1.5", "train_acc", "train_acc=1.5"},
         {"augment", "everything", "augment", "augment=everything"},
         {"spectro_hop", "nan", "spectro_hop", "spectro_hop=nan"},
+        {"spectro_hop", "0", "positive", "spectro_hop=0 (only a band edge may be 0)"},
+        {"spectro_fmax", "-5", "non-negative", "spectro_fmax=-5"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = ok;

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
 ignore_libsox_leaks
-plan 10
+plan 12
 mkdir -p set/high set/low
 for i in 1 2 3 4; do
     sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
@@ -45,4 +45,12 @@ cat set.vxs other.vxs > mixed.vxs
 vx-train --arch tiny.arch -e 1 -b 4 --augment=audio -o mixed.vxm mixed.vxs 2> err.txt; st=$?
 ok "$([ $st = 1 ] && grep -q "has hop=128 but earlier records have 256" err.txt && [ ! -e mixed.vxm ]; echo $?)" \
    "spectrograms of two hops in one training stream: exit 1, no model ($(cat err.txt))"
+# ... and so are records of another band, which the model would record wrongly for vx-embed.
+vx-decode --labels high,low set | vx-spectro --mels 32 --n-fft 512 --hop 256 --fmax 6000 -o band.vxs
+cat set.vxs band.vxs > bands.vxs
+vx-train --arch tiny.arch -e 1 -b 4 --augment=audio -o bands.vxm bands.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q "has fmax=6000 but earlier records have 11025" err.txt && [ ! -e bands.vxm ]; echo $?)" \
+   "spectrograms of two bands in one training stream: exit 1, no model ($(cat err.txt))"
+vx-train --arch tiny.arch -e 1 -b 4 --augment=audio -o band.vxm band.vxs 2> err.txt
+ok "$(strings -n 3 band.vxm | grep -q '^spectro_fmax6000$'; echo $?)" "a model trained on bands up to 6 kHz records spectro_fmax=6000"
 done_testing
