@@ -277,48 +277,65 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
-/* AVX2 has 16 ymm registers, too few for the whole MR x NR tile: it is done as four 6 x 16
- * sub-tiles (12 accumulators, 2 B vectors and a broadcast), each summing k in the same order with
- * fused multiply-adds as the AVX-512 kernel does, so the results are the same bit for bit. */
+/* AVX2 has 16 ymm registers, too few for the whole MR x NR tile: it is done as sub-tiles of up to
+ * 6 x 16 (12 accumulators, 2 B vectors and a broadcast), each summing k in the same order with
+ * fused multiply-adds as the AVX-512 kernel does, so the results are the same bit for bit. R, the
+ * sub-tile's rows, is a constant wherever it is inlined, so its accumulators stay in registers. */
+static inline __attribute__((always_inline)) void sub_tile(int R, int kc, const float *restrict ap,
+                                                           const float *restrict bp, float *restrict c,
+                                                           size_t ldc, int accumulate, int nr, int nc)
+{
+    __m256 lo[6], hi[6];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++)
+        lo[i] = hi[i] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < R; i++) {
+            __m256 ai = _mm256_broadcast_ss(ap + i);
+            lo[i] = _mm256_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(ai, b1, hi[i]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+        if (i >= nr)
+            break;
+        float *row = c + (size_t)i * ldc;
+        if (nc == 16) {
+            __m256 l = lo[i], h = hi[i];
+            if (accumulate) {
+                l = _mm256_add_ps(l, _mm256_loadu_ps(row));
+                h = _mm256_add_ps(h, _mm256_loadu_ps(row + 8));
+            }
+            _mm256_storeu_ps(row, l);
+            _mm256_storeu_ps(row + 8, h);
+        } else {
+            float tmp[16];
+            _mm256_storeu_ps(tmp, lo[i]);
+            _mm256_storeu_ps(tmp + 8, hi[i]);
+            for (int j = 0; j < nc; j++)
+                row[j] = accumulate ? tmp[j] + row[j] : tmp[j];
+        }
+    }
+}
+
+/* A panel's rows past the last multiple of 6 (32 output channels are 12 + 12 + 8) are multiplied
+ * only as far as they go. */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
                          int accumulate, int rows, int cols)
 {
     for (int r0 = 0; r0 < MR && r0 < rows; r0 += 6)
         for (int c0 = 0; c0 < NR && c0 < cols; c0 += 16) {
-            /* Named accumulators: an array indexed after the loop would live in memory. */
-            __m256 x00 = _mm256_setzero_ps(), x01 = x00, x10 = x00, x11 = x00, x20 = x00, x21 = x00;
-            __m256 x30 = x00, x31 = x00, x40 = x00, x41 = x00, x50 = x00, x51 = x00;
-            const float *ap = a + r0, *bp = b + c0;
-            for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
-                __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8), ai;
-#define VX_ROW(i, lo, hi)                                                                                              \
-    ai = _mm256_broadcast_ss(ap + i);                                                                                  \
-    lo = _mm256_fmadd_ps(ai, b0, lo);                                                                                  \
-    hi = _mm256_fmadd_ps(ai, b1, hi);
-                VX_ROW(0, x00, x01) VX_ROW(1, x10, x11) VX_ROW(2, x20, x21)
-                VX_ROW(3, x30, x31) VX_ROW(4, x40, x41) VX_ROW(5, x50, x51)
-#undef VX_ROW
-            }
-            __m256 acc[6][2] = {{x00, x01}, {x10, x11}, {x20, x21}, {x30, x31}, {x40, x41}, {x50, x51}};
             int nr = rows - r0 < 6 ? rows - r0 : 6, nc = cols - c0 < 16 ? cols - c0 : 16;
-            for (int i = 0; i < nr; i++) {
-                float *row = c + (size_t)(r0 + i) * ldc + c0;
-                if (nc == 16) {
-                    __m256 lo = acc[i][0], hi = acc[i][1];
-                    if (accumulate) {
-                        lo = _mm256_add_ps(lo, _mm256_loadu_ps(row));
-                        hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8));
-                    }
-                    _mm256_storeu_ps(row, lo);
-                    _mm256_storeu_ps(row + 8, hi);
-                } else {
-                    float tmp[16];
-                    _mm256_storeu_ps(tmp, acc[i][0]);
-                    _mm256_storeu_ps(tmp + 8, acc[i][1]);
-                    for (int j = 0; j < nc; j++)
-                        row[j] = accumulate ? tmp[j] + row[j] : tmp[j];
-                }
-            }
+            float *cp = c + (size_t)r0 * ldc + c0;
+            if (nr > 4)
+                sub_tile(6, kc, a + r0, b + c0, cp, ldc, accumulate, nr, nc);
+            else if (nr > 2)
+                sub_tile(4, kc, a + r0, b + c0, cp, ldc, accumulate, nr, nc);
+            else
+                sub_tile(2, kc, a + r0, b + c0, cp, ldc, accumulate, nr, nc);
         }
 }
 #else
