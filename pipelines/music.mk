@@ -99,9 +99,12 @@ $(MUSIC_OUT): $(call model_prereqs,$(MUSIC_STALE),$(MUSIC_CACHE)/train.vxs $(MUS
 # line is the per-song accuracy. Its folders must be the model's classes.
 MUSIC_MODEL ?= $(MUSIC_OUT)
 MUSIC_EVAL_DIR = $(if $(filter command line,$(origin SPLIT)),$(SPLIT),$(MUSIC_VAL_DIR))
+# The split's folders are made by a prerequisite, after make has read the directory: its classes
+# are the collection's.
+MUSIC_EVAL_CLASSES = $(if $(filter command line,$(origin SPLIT)),$(call folders_of,$(SPLIT)),$(MUSIC_CLASSES))
 eval-music: | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro $(BUILD)/bin/vx-infer $(if $(filter command line,$(origin SPLIT)),,$(MUSIC_CACHE)/split.stamp)
 	@mkdir -p $(MUSIC_CACHE)
-	$(BUILD)/bin/vx-decode --rate 22050 --labels $(call folders_of,$(MUSIC_EVAL_DIR)) $(MUSIC_EVAL_DIR) | \
+	$(BUILD)/bin/vx-decode --rate 22050 --labels $(MUSIC_EVAL_CLASSES) $(MUSIC_EVAL_DIR) | \
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) $(SEGMENT_OPTS) | \
 	  $(BUILD)/bin/vx-infer --eval $(MUSIC_MODEL) | tee $(MUSIC_CACHE)/eval-music.txt
 
