@@ -146,6 +146,8 @@ typedef struct nn_work {
     enum nn_conv_choice { NN_CONV_BEST, NN_CONV_DIRECT, NN_CONV_WINOGRAD } conv;
     /* BEST: Winograd where it fits and pays (nn_winograd_pays); DIRECT: never, to check the fast
      * paths against; WINOGRAD: wherever it fits (tests, on shapes too small to pay) */
+    int wino_tile; /* 0: Winograd's tile by the layer's shape (nn_winograd_tile); 2 or 4: that one
+                      everywhere (tests), set before the network's first batch */
 } nn_work;
 /* Floats a conv layer needs per thread, for its group partials and for its packed weight. */
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed);
@@ -174,21 +176,26 @@ void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t coun
                       const nn_conv_post *post);
 float nn_conv_bias_gradient(const nn_layer *l, int n, const float *dy, int oc);
 
-/* Winograd F(2x2,3x3) for the convolutions it fits (3x3, stride 1, 'same', at least 8 input
- * channels), which nn_conv_forward and nn_conv_backward hand to it as ws->conv says. Its floats
- * differ from the direct path's by rounding only (tests/nn_kernels.c states the bound). */
+/* Winograd F(2x2,3x3) and F(4x4,3x3) for the convolutions they fit (3x3, stride 1, 'same', at
+ * least 8 input channels), which nn_conv_forward and nn_conv_backward hand to them as ws->conv
+ * says. Their floats differ from the direct path's by rounding only (tests/nn_kernels.c states
+ * the bounds). */
 int nn_winograd_fits(const nn_layer *l);
+/* The output tile's side, 2 or 4: the one with fewer multiplies on the layer's map. */
+int nn_winograd_tile(const nn_layer *l);
+/* Values of the largest transformed tile (F(4x4,3x3)'s 6x6), one GEMM each. */
+#define NN_WINO_PLANES 36
 /* It fits and the layer is large enough for it to be the faster (make bench-layers); and whether
  * the convolution at l runs by it under ws's choice. */
 int nn_winograd_pays(const nn_layer *l);
 int nn_conv_uses_winograd(const nn_layer *l, const nn_work *ws);
 /* Per-thread floats; *part the group partials; *packed room for the transformed kernels
- * (16*c*in_c) followed by their packing (nn_winograd_packed_floats). */
+ * (NN_WINO_PLANES*c*in_c) followed by their packing (nn_winograd_packed_floats). Either tile fits. */
 size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed);
 size_t nn_winograd_packed_floats(const nn_layer *l);
-/* The kernels transformed into u [16][c][in_c] (or, rotated, the input gradient's [16][in_c][c]),
- * then packed into packed for the 16 GEMMs. */
-void nn_winograd_pack_kernels(const nn_layer *l, int rotated, float *u, float *packed);
+/* The kernels transformed, for the tile ws chooses, into u [planes][c][in_c], then packed into
+ * packed for the GEMMs: what nn_winograd_forward takes. */
+void nn_winograd_pack_kernels(const nn_layer *l, const nn_work *ws, float *u, float *packed);
 void nn_winograd_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws,
                          const float *packed, const nn_conv_post *post);
 void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws);

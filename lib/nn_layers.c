@@ -460,9 +460,9 @@ void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const n
     if (nn_conv_uses_winograd(l, ws)) {
         const float *kernels = post ? post->winograd : NULL;
         if (!kernels) {
-            float *u = ws->packed_weight;
-            nn_winograd_pack_kernels(l, 0, u, u + 16 * (size_t)l->c * l->in_c);
-            kernels = u + 16 * (size_t)l->c * l->in_c;
+            float *u = ws->packed_weight, *packed = u + NN_WINO_PLANES * (size_t)l->c * l->in_c;
+            nn_winograd_pack_kernels(l, ws, u, packed);
+            kernels = packed;
         }
         nn_winograd_forward(l, n, x, y, ws, kernels, post);
         return;

@@ -169,7 +169,8 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
                           .thread = thread,
                           .part = partbuf,
                           .packed_weight = packbuf,
-                          .conv = net->work.conv};
+                          .conv = net->work.conv,
+                          .wino_tile = net->work.wino_tile};
     float *p = acts;
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
@@ -274,7 +275,7 @@ static const float *inference_forward(vx_net *net, int n)
         for (int i = 1; i < net->nlayers; i++) {
             nn_layer *l = &net->layer[i];
             if (l->winograd && nn_conv_uses_winograd(l, &net->work))
-                nn_winograd_pack_kernels(l, 0, net->work.packed_weight, l->winograd);
+                nn_winograd_pack_kernels(l, &net->work, net->work.packed_weight, l->winograd);
         }
         net->winograd_ready = 1;
     }

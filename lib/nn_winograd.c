@@ -1,6 +1,7 @@
-/* nn_winograd.c — 3x3 stride-1 'same' convolutions by Winograd's F(2x2,3x3): a 4x4 input tile and a
- * 3x3 kernel, each transformed, give a 2x2 output tile in 16 multiplies instead of 36, and the
- * multiplies of all tiles are 16 GEMMs over the channels. The input gradient is the same algorithm on
+/* nn_winograd.c — 3x3 stride-1 'same' convolutions by Winograd's minimal filtering. F(2x2,3x3)
+ * makes a 2x2 output tile from a 4x4 input tile in 16 multiplies instead of 36; F(4x4,3x3) a 4x4
+ * tile from a 6x6 one in 36 instead of 144. Kernels and tiles are transformed, and the multiplies
+ * of all tiles are 16 or 36 GEMMs over the channels. The input gradient is the same algorithm on
  * the rotated kernel; the weight gradient is the forward's adjoint. No tile's floats depend on how
  * the batch is cut into chunks, and the weight gradient sums fixed groups of samples, so no float
  * depends on the number of threads. */
@@ -11,15 +12,17 @@
 #include <omp.h>
 #endif
 
-/* Floats of one transformed chunk ([16][channels][tiles]): 1 MB, and as much for its product, per
- * thread (2^16 starved the GEMMs of the 256-channel layers of tiles; 2^19 left L2 further behind). */
+/* Floats of one transformed chunk ([planes][channels][tiles]): 1 MB, and as much for its product,
+ * per thread (2^16 starved the GEMMs of the 256-channel layers of tiles; 2^19 left L2 further behind). */
 #define WINO_CHUNK_FLOATS ((size_t)1 << 18)
 /* Below this many input channels the GEMMs are too thin to repay the transforms (the first layer
  * of every shipped net has one channel). */
 #define WINO_MIN_CHANNELS 8
-/* The transforms keep rows of the width in the GEMM's packing buffer: 16 rows of tw+1 floats. */
-#define WINO_MAX_WIDTH 16384
-_Static_assert(16 * (WINO_MAX_WIDTH / 2 + 2) <= NN_GEMM_PACK, "the transforms' rows fit the packing buffer");
+/* The transforms keep rows of the width in the GEMM's packing buffer: F(4x4,3x3)'s input transform
+ * the most, 48 rows of a quarter of the width and one more float. */
+#define WINO_MAX_WIDTH 12288
+_Static_assert(48 * (WINO_MAX_WIDTH / 4 + 2) <= NN_GEMM_PACK, "F(4x4)'s rows fit the packing buffer");
+_Static_assert(16 * (WINO_MAX_WIDTH / 2 + 2) <= NN_GEMM_PACK, "F(2x2)'s rows fit the packing buffer");
 
 int nn_winograd_fits(const nn_layer *l)
 {
@@ -28,8 +31,8 @@ int nn_winograd_fits(const nn_layer *l)
 }
 
 /* The weight gradient's fixed groups of samples, each summed apart and then added in order: fewer
- * than the direct path's NN_GROUPS, as each group's partial is 16/9 of the kernels' size and
- * writing and adding them cost more than spreading them over more threads gained: two groups
+ * than the direct path's NN_GROUPS, as each group's partial is 16/9 (or 36/9) of the kernels' size
+ * and writing and adding them cost more than spreading them over more threads gained: two groups
  * took the face net's backward passes from 1.42x to 1.47x of the direct ones (two threads, one each). */
 #define WINO_GROUPS 2
 
@@ -47,36 +50,68 @@ int nn_conv_uses_winograd(const nn_layer *l, const nn_work *ws)
     return ws->conv == NN_CONV_WINOGRAD ? nn_winograd_fits(l) : ws->conv == NN_CONV_BEST && nn_winograd_pays(l);
 }
 
-static int tile_rows(const nn_layer *l) { return (l->h + 1) / 2; }
-static int tile_cols(const nn_layer *l) { return (l->w + 1) / 2; }
+/* How a layer's output is cut into tiles: of side m (2 or 4), each from an (m+2)^2 input tile
+ * whose transform has that many values, the planes, one GEMM each. */
+typedef struct wino_tiling {
+    int m, planes;
+    int th, tw; /* tiles down and across, the last ones clipped at the edges */
+} wino_tiling;
+
+static wino_tiling tiling(const nn_layer *l, int m)
+{
+    return (wino_tiling){m, (m + 2) * (m + 2), (l->h + m - 1) / m, (l->w + m - 1) / m};
+}
+
+/* Multiplies per channel pair of a tiling, clipped tiles counted whole. */
+static size_t tiling_products(wino_tiling t) { return (size_t)t.planes * t.th * t.tw; }
+
+int nn_winograd_tile(const nn_layer *l)
+{
+    /* The larger tile makes fewer products on every map but those of 2 mod 4 sides up to 6, where
+     * its clipped tiles waste what it saves (6x6: 4 tiles of 36 against 9 of 16). */
+    return tiling_products(tiling(l, 4)) < tiling_products(tiling(l, 2)) ? 4 : 2;
+}
+
+static wino_tiling tiling_for(const nn_layer *l, const nn_work *ws)
+{
+    return tiling(l, ws->wino_tile == 2 || ws->wino_tile == 4 ? ws->wino_tile : nn_winograd_tile(l));
+}
+
 static int max_channels(const nn_layer *l) { return l->c > l->in_c ? l->c : l->in_c; }
 
 /* Tile rows in one chunk: at least one. */
-static int chunk_rows(const nn_layer *l)
+static int chunk_rows(const nn_layer *l, wino_tiling t)
 {
-    size_t per_row = 16 * (size_t)max_channels(l) * tile_cols(l);
+    size_t per_row = (size_t)t.planes * max_channels(l) * t.tw;
     size_t rows = WINO_CHUNK_FLOATS / per_row;
     return rows < 1 ? 1 : rows > (size_t)INT32_MAX ? INT32_MAX : (int)rows;
 }
 
+static size_t tiling_chunk_floats(const nn_layer *l, wino_tiling t)
+{
+    int rows = chunk_rows(l, t);
+    if (rows > t.th) /* whole samples: as many as fit */
+        rows = rows / t.th * t.th;
+    size_t f = (size_t)t.planes * max_channels(l) * (size_t)rows * t.tw;
+    return (f + 15) / 16 * 16;
+}
+
+/* Room for either tiling, so that a test may choose one (ws->wino_tile) after the planning. */
 static size_t chunk_floats(const nn_layer *l)
 {
-    int rows = chunk_rows(l), th = tile_rows(l);
-    if (rows > th) /* whole samples: as many as fit */
-        rows = rows / th * th;
-    size_t f = 16 * (size_t)max_channels(l) * (size_t)rows * tile_cols(l);
-    return (f + 15) / 16 * 16;
+    size_t f2 = tiling_chunk_floats(l, tiling(l, 2)), f4 = tiling_chunk_floats(l, tiling(l, 4));
+    return f2 > f4 ? f2 : f4;
 }
 
 size_t nn_winograd_packed_floats(const nn_layer *l)
 {
     size_t fwd = nn_gemm_packed_a_floats(l->c, l->in_c), bwd = nn_gemm_packed_a_floats(l->in_c, l->c);
-    return 16 * (fwd > bwd ? fwd : bwd);
+    return NN_WINO_PLANES * (fwd > bwd ? fwd : bwd);
 }
 
 size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed)
 {
-    size_t weights = 16 * (size_t)l->c * l->in_c;
+    size_t weights = NN_WINO_PLANES * (size_t)l->c * l->in_c;
     *part = (size_t)WINO_GROUPS * weights;
     *packed = weights + nn_winograd_packed_floats(l); /* the transformed kernel, then its packing */
     return 2 * chunk_floats(l) + NN_GEMM_PACK;
@@ -87,13 +122,13 @@ typedef struct wino_chunk {
     int b0, m, ty0, ty1;
 } wino_chunk;
 
-static size_t chunk_tiles(const nn_layer *l, wino_chunk c) { return (size_t)c.m * (c.ty1 - c.ty0) * tile_cols(l); }
+static size_t chunk_tiles(wino_tiling t, wino_chunk c) { return (size_t)c.m * (c.ty1 - c.ty0) * t.tw; }
 
 /* The chunks of samples [b0, b1) over tile rows [ty0, ty1), in order: whole samples together when
  * they fit, else rows of one sample. Returns how many; the i-th is *c when i >= 0 is asked. */
-static int chunk_at(const nn_layer *l, int b0, int b1, int ty0, int ty1, int i, wino_chunk *c)
+static int chunk_at(const nn_layer *l, wino_tiling t, int b0, int b1, int ty0, int ty1, int i, wino_chunk *c)
 {
-    int rows = chunk_rows(l), th = tile_rows(l);
+    int rows = chunk_rows(l, t), th = t.th;
     if (ty0 == 0 && ty1 == th && rows >= th) {
         int per = rows / th, count = (b1 - b0 + per - 1) / per;
         if (i >= 0 && i < count)
@@ -111,7 +146,7 @@ static int chunk_at(const nn_layer *l, int b0, int b1, int ty0, int ty1, int i, 
     return per_sample * (b1 - b0);
 }
 
-/* ------------------------------------------------------------ transforms */
+/* ------------------------------------------------- F(2x2,3x3): 4x4 tiles */
 
 /* Row iy of a plane, padded by one zero column on the left and zeros past W, split into its even
  * and odd padded columns: ev[k] = x[2k-1], od[k] = x[2k] for k in [0, tw]. A row outside the
@@ -138,7 +173,7 @@ static void split_row(const float *plane, int H, int W, int iy, int tw, float *e
 
 /* B^T d B of every 4x4 input tile of the chunk (rows 2ty-1.., columns 2tx-1.., zero outside):
  * x [C][n][H][W] -> v [16][C][T]. rows: 16 rows of tw+1 floats. */
-static void input_transform(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
+static void input_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
 {
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
     size_t rw = (size_t)tw + 1;
@@ -191,7 +226,7 @@ static void input_transform(int C, int n, int H, int W, int tw, wino_chunk ch, c
 
 /* A^T m A of every tile: m [16][C][T] -> the chunk's 2x2 output tiles of y [C][n][H][W], clipped
  * at odd edges. rows: 12 rows of tw floats. */
-static void output_transform(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
+static void output_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
 {
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
     float *q = rows, *o = rows + 8 * (size_t)tw; /* q: A^T m, [2][4] rows; o: one output row's halves */
@@ -232,7 +267,7 @@ static void output_transform(int C, int n, int H, int W, int tw, wino_chunk ch, 
 
 /* A dy A^T of every 2x2 output-gradient tile (zero past odd edges): dy [C][n][H][W] -> z [16][C][T].
  * rows: 8 rows of tw+1 floats. */
-static void gradient_transform(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
+static void gradient_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
                                float *rows)
 {
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
@@ -266,77 +301,312 @@ static void gradient_transform(int C, int n, int H, int W, int tw, wino_chunk ch
         }
 }
 
-/* G g G^T of a 3x3 kernel read at g[ky*sy + kx*sx] -> u[16] at stride us. */
-static void kernel_transform(const float *g, int sy, int sx, float *u, size_t us)
+
+/* ------------------------------------------------- F(4x4,3x3): 6x6 tiles */
+
+/* Row iy of a plane, padded as split_row pads it, in four phases of tw+1 floats: phase j holds the
+ * padded columns 4k+j, ph[j*(tw+1) + k] = x[4k+j-1], zero outside the row (and for rows outside
+ * the plane). */
+static void split_row4(const float *plane, int H, int W, int iy, int tw, float *ph)
 {
-    float h[4][3];
-    for (int k = 0; k < 3; k++) { /* rows of G g: g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 */
-        float a = g[k * sx], b = g[sy + k * sx], c = g[2 * sy + k * sx];
-        h[0][k] = a;
-        h[1][k] = 0.5f * (a + b + c);
-        h[2][k] = 0.5f * (a - b + c);
-        h[3][k] = c;
+    size_t rw = (size_t)tw + 1;
+    if (iy < 0 || iy >= H) {
+        memset(ph, 0, 4 * rw * sizeof *ph);
+        return;
     }
-    for (int i = 0; i < 4; i++) {
-        u[(size_t)(4 * i + 0) * us] = h[i][0];
-        u[(size_t)(4 * i + 1) * us] = 0.5f * (h[i][0] + h[i][1] + h[i][2]);
-        u[(size_t)(4 * i + 2) * us] = 0.5f * (h[i][0] - h[i][1] + h[i][2]);
-        u[(size_t)(4 * i + 3) * us] = h[i][2];
+    const float *row = plane + (size_t)iy * W;
+    float *p0 = ph, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
+    /* Whole groups x[4k-1..4k+2] for k from 1 while 4k+2 < W, read in one pass; then the edges. */
+    int whole = W >= 3 ? (W - 3) / 4 + 1 : 1;
+    NN_SIMD
+    for (int k = 1; k < whole; k++) {
+        p0[k] = row[4 * k - 1];
+        p1[k] = row[4 * k];
+        p2[k] = row[4 * k + 1];
+        p3[k] = row[4 * k + 2];
     }
+    for (int k = 0; k < (int)rw; k += k == 0 ? whole : 1)
+        for (int j = 0; j < 4; j++) {
+            int col = 4 * k + j - 1;
+            ph[j * rw + k] = col >= 0 && col < W ? row[col] : 0.0f;
+        }
 }
 
-/* G^T du G: the gradient of a 3x3 kernel from that of its transform, du[16] at stride us. */
-static void kernel_gradient(const float *du, size_t us, float *g)
+/* B^T d B of every 6x6 input tile of the chunk (rows 4ty-1.., columns 4tx-1.., zero outside):
+ * x [C][n][H][W] -> v [36][C][T]. rows: 48 rows of tw+1 floats. B^T's rows:
+ *   4 0 -5 0 1 0 / 0 -4 -4 1 1 0 / 0 4 -4 -1 1 0 / 0 -2 -1 2 1 0 / 0 2 -1 -2 1 0 / 0 4 0 -5 0 1 */
+static void input_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
 {
-    float h[3][4];
-    for (int k = 0; k < 4; k++) { /* rows of G^T du: u0 + (u1+u2)/2, (u1-u2)/2, (u1+u2)/2 + u3 */
-        float a = du[(size_t)k * us], b = du[(size_t)(4 + k) * us], c = du[(size_t)(8 + k) * us],
-              d = du[(size_t)(12 + k) * us];
-        h[0][k] = a + 0.5f * (b + c);
-        h[1][k] = 0.5f * (b - c);
-        h[2][k] = 0.5f * (b + c) + d;
-    }
-    for (int i = 0; i < 3; i++) {
-        g[3 * i + 0] = h[i][0] + 0.5f * (h[i][1] + h[i][2]);
-        g[3 * i + 1] = 0.5f * (h[i][1] - h[i][2]);
-        g[3 * i + 2] = 0.5f * (h[i][1] + h[i][2]) + h[i][3];
-    }
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
+    size_t rw = (size_t)tw + 1, row4 = 4 * rw; /* a split row: four phases */
+    float *e = rows + 6 * row4;                /* B^T d, six split rows after the six of d */
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < ch.m; b++) {
+            const float *plane = x + ((size_t)c * n + ch.b0 + b) * H * W;
+            float *d[6];
+            for (int r = 0; r < 6; r++)
+                d[r] = rows + r * row4;
+            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
+                /* A tile row shares its first two input rows with the last two of the one above. */
+                int first = 0;
+                if (ty > ch.ty0) {
+                    float *top0 = d[0], *top1 = d[1];
+                    d[0] = d[4], d[1] = d[5];
+                    d[4] = d[2], d[5] = d[3];
+                    d[2] = top0, d[3] = top1;
+                    first = 2;
+                }
+                for (int r = first; r < 6; r++)
+                    split_row4(plane, H, W, 4 * ty - 1 + r, tw, d[r]);
+                NN_SIMD
+                for (size_t k = 0; k < row4; k++) {
+                    float d0 = d[0][k], d1 = d[1][k], d2 = d[2][k], d3 = d[3][k], d4 = d[4][k], d5 = d[5][k];
+                    e[k] = 4.0f * d0 - 5.0f * d2 + d4;
+                    e[row4 + k] = d3 + d4 - 4.0f * (d1 + d2);
+                    e[2 * row4 + k] = d4 - d3 + 4.0f * (d1 - d2);
+                    e[3 * row4 + k] = d4 - d2 + 2.0f * (d3 - d1);
+                    e[4 * row4 + k] = d4 - d2 - 2.0f * (d3 - d1);
+                    e[5 * row4 + k] = 4.0f * d1 - 5.0f * d3 + d5;
+                }
+                /* e B on each row: tile columns 4tx..4tx+5 are phases 0-3 at tx, then 0 and 1 at tx+1 */
+                float *out = v + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
+                for (int i = 0; i < 6; i++) {
+                    const float *p0 = e + i * row4, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
+                    float *v0 = out + (size_t)(6 * i) * stride;
+                    NN_SIMD
+                    for (int tx = 0; tx < tw; tx++) {
+                        float c0 = p0[tx], c1 = p1[tx], c2 = p2[tx], c3 = p3[tx], c4 = p0[tx + 1], c5 = p1[tx + 1];
+                        v0[tx] = 4.0f * c0 - 5.0f * c2 + c4;
+                        v0[stride + tx] = c3 + c4 - 4.0f * (c1 + c2);
+                        v0[2 * stride + tx] = c4 - c3 + 4.0f * (c1 - c2);
+                        v0[3 * stride + tx] = c4 - c2 + 2.0f * (c3 - c1);
+                        v0[4 * stride + tx] = c4 - c2 - 2.0f * (c3 - c1);
+                        v0[5 * stride + tx] = 4.0f * c1 - 5.0f * c3 + c5;
+                    }
+                }
+            }
+        }
 }
 
-/* The layer's kernels transformed, U [16][c][in_c], or for the input gradient the rotated kernels
- * with the channels swapped, [16][in_c][c]; each of the 16 then packed for the GEMM. */
-void nn_winograd_pack_kernels(const nn_layer *l, int rotated, float *u, float *packed)
+/* A^T m A of every tile: m [36][C][T] -> the chunk's 4x4 output tiles of y [C][n][H][W], clipped
+ * at the edges. rows: 28 rows of tw floats. A^T's rows:
+ *   1 1 1 1 1 0 / 0 1 -1 2 -2 0 / 0 1 1 4 4 0 / 0 1 -1 8 -8 1 */
+static void output_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
+{
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
+    float *q = rows, *o = rows + 24 * (size_t)tw; /* q: A^T m, [4][6] rows; o: one output row's phases */
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < ch.m; b++) {
+            float *plane = y + ((size_t)c * n + ch.b0 + b) * H * W;
+            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
+                const float *in = m + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
+                for (int j = 0; j < 6; j++) {
+                    const float *m0 = in + (size_t)j * stride;
+                    float *q0 = q + (size_t)j * tw;
+                    NN_SIMD
+                    for (int tx = 0; tx < tw; tx++) {
+                        float a0 = m0[tx], a1 = m0[6 * stride + tx], a2 = m0[12 * stride + tx],
+                              a3 = m0[18 * stride + tx], a4 = m0[24 * stride + tx], a5 = m0[30 * stride + tx];
+                        float s12 = a1 + a2, d12 = a1 - a2, s34 = a3 + a4, d34 = a3 - a4;
+                        q0[tx] = a0 + s12 + s34;
+                        q0[6 * (size_t)tw + tx] = d12 + 2.0f * d34;
+                        q0[12 * (size_t)tw + tx] = s12 + 4.0f * s34;
+                        q0[18 * (size_t)tw + tx] = d12 + 8.0f * d34 + a5;
+                    }
+                }
+                for (int r = 0; r < 4 && 4 * ty + r < H; r++) {
+                    const float *q0 = q + (size_t)(6 * r) * tw;
+                    NN_SIMD
+                    for (int tx = 0; tx < tw; tx++) {
+                        float a0 = q0[tx], a1 = q0[tw + tx], a2 = q0[2 * tw + tx], a3 = q0[3 * tw + tx],
+                              a4 = q0[4 * tw + tx], a5 = q0[5 * tw + tx];
+                        float s12 = a1 + a2, d12 = a1 - a2, s34 = a3 + a4, d34 = a3 - a4;
+                        o[tx] = a0 + s12 + s34;
+                        o[tw + tx] = d12 + 2.0f * d34;
+                        o[2 * tw + tx] = s12 + 4.0f * s34;
+                        o[3 * tw + tx] = d12 + 8.0f * d34 + a5;
+                    }
+                    float *dst = plane + (size_t)(4 * ty + r) * W;
+                    for (int s = 0; s < 4; s++) {
+                        const float *os = o + (size_t)s * tw;
+                        int count = (W - s + 3) / 4; /* columns 4k+s inside the row */
+                        for (int k = 0; k < count; k++)
+                            dst[4 * k + s] = os[k];
+                    }
+                }
+            }
+        }
+}
+
+/* A g A^T of every 4x4 output-gradient tile (zero past the edges): dy [C][n][H][W] -> z [36][C][T].
+ * A's columns are A^T's rows above: z = g0, g0+g1+g2+g3, g0-g1+g2-g3, g0+2g1+4g2+8g3,
+ * g0-2g1+4g2-8g3, g3 down, then the same across. rows: 40 rows of tw+1 floats. */
+static void gradient_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
+                                float *rows)
+{
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
+    size_t rw = (size_t)tw + 1, row4 = 4 * rw;
+    float *w = rows + 4 * row4; /* the six rows down, split as g's four are */
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < ch.m; b++) {
+            const float *plane = dy + ((size_t)c * n + ch.b0 + b) * H * W;
+            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
+                for (int r = 0; r < 4; r++)
+                    split_row4(plane, H, W, 4 * ty + r, tw, rows + r * row4);
+                const float *g0 = rows, *g1 = g0 + row4, *g2 = g1 + row4, *g3 = g2 + row4;
+                NN_SIMD
+                for (size_t k = 0; k < row4; k++) {
+                    float s02 = g0[k] + g2[k], s13 = g1[k] + g3[k], f02 = g0[k] + 4.0f * g2[k],
+                          f13 = 2.0f * g1[k] + 8.0f * g3[k];
+                    w[k] = g0[k];
+                    w[row4 + k] = s02 + s13;
+                    w[2 * row4 + k] = s02 - s13;
+                    w[3 * row4 + k] = f02 + f13;
+                    w[4 * row4 + k] = f02 - f13;
+                    w[5 * row4 + k] = g3[k];
+                }
+                /* Tile column 4tx+s is padded column 4tx+s+1: phases 1-3 at tx, then phase 0 at tx+1. */
+                float *out = z + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
+                for (int i = 0; i < 6; i++) {
+                    const float *p0 = w + i * row4, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
+                    float *z0 = out + (size_t)(6 * i) * stride;
+                    NN_SIMD
+                    for (int tx = 0; tx < tw; tx++) {
+                        float a = p1[tx], bb = p2[tx], cc = p3[tx], d = p0[tx + 1];
+                        float s02 = a + cc, s13 = bb + d, f02 = a + 4.0f * cc, f13 = 2.0f * bb + 8.0f * d;
+                        z0[tx] = a;
+                        z0[stride + tx] = s02 + s13;
+                        z0[2 * stride + tx] = s02 - s13;
+                        z0[3 * stride + tx] = f02 + f13;
+                        z0[4 * stride + tx] = f02 - f13;
+                        z0[5 * stride + tx] = d;
+                    }
+                }
+            }
+        }
+}
+
+/* ------------------------------------------------------------ kernels */
+
+/* G of each tiling, [m+2][3]: G g G^T is a kernel's transform, G^T du G the gradient back. */
+static const float G2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float G4[6][3] = {{1.0f / 4, 0, 0},
+                               {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                               {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                               {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                               {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                               {0, 0, 1}};
+
+/* G g G^T of a 3x3 kernel read at g[ky*sy + kx*sx] -> u[a*a] at stride us, for G [a][3]. Inlined
+ * where a and G are constants, so that the loops unroll. */
+static inline __attribute__((always_inline)) void transform_kernel(const float *G, int a, const float *g, int sy,
+                                                                   int sx, float *u, size_t us)
+{
+    float h[6][3];
+    for (int i = 0; i < a; i++)
+        for (int kx = 0; kx < 3; kx++)
+            h[i][kx] = G[3 * i] * g[kx * sx] + G[3 * i + 1] * g[sy + kx * sx] + G[3 * i + 2] * g[2 * sy + kx * sx];
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++)
+            u[(size_t)(a * i + j) * us] = h[i][0] * G[3 * j] + h[i][1] * G[3 * j + 1] + h[i][2] * G[3 * j + 2];
+}
+
+static void kernel_transform(wino_tiling t, const float *g, int sy, int sx, float *u, size_t us)
+{
+    if (t.m == 4)
+        transform_kernel(&G4[0][0], 6, g, sy, sx, u, us);
+    else
+        transform_kernel(&G2[0][0], 4, g, sy, sx, u, us);
+}
+
+/* G^T du G: the gradient of a 3x3 kernel from that of its transform, du[a*a] at stride us. */
+static inline __attribute__((always_inline)) void gradient_of_kernel(const float *G, int a, const float *du,
+                                                                     size_t us, float *g)
+{
+    float h[3][6];
+    for (int ky = 0; ky < 3; ky++)
+        for (int j = 0; j < a; j++) {
+            float s = 0;
+            for (int i = 0; i < a; i++)
+                s += G[3 * i + ky] * du[(size_t)(a * i + j) * us];
+            h[ky][j] = s;
+        }
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            float s = 0;
+            for (int j = 0; j < a; j++)
+                s += h[ky][j] * G[3 * j + kx];
+            g[3 * ky + kx] = s;
+        }
+}
+
+static void kernel_gradient(wino_tiling t, const float *du, size_t us, float *g)
+{
+    if (t.m == 4)
+        gradient_of_kernel(&G4[0][0], 6, du, us, g);
+    else
+        gradient_of_kernel(&G2[0][0], 4, du, us, g);
+}
+
+/* ------------------------------------------------------------ the transforms by tiling */
+
+static void input_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *x, float *v,
+                            float *rows)
+{
+    (t.m == 4 ? input_transform4 : input_transform2)(C, n, H, W, t.tw, ch, x, v, rows);
+}
+
+static void output_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *m, float *y,
+                             float *rows)
+{
+    (t.m == 4 ? output_transform4 : output_transform2)(C, n, H, W, t.tw, ch, m, y, rows);
+}
+
+static void gradient_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *dy, float *z,
+                               float *rows)
+{
+    (t.m == 4 ? gradient_transform4 : gradient_transform2)(C, n, H, W, t.tw, ch, dy, z, rows);
+}
+
+/* The layer's kernels transformed, U [planes][c][in_c], or for the input gradient the rotated
+ * kernels with the channels swapped, [planes][in_c][c]; each plane then packed for the GEMM. */
+static void pack_kernels(const nn_layer *l, wino_tiling t, int rotated, float *u, float *packed)
 {
     int M = rotated ? l->in_c : l->c, K = rotated ? l->c : l->in_c;
     size_t plane = (size_t)M * K;
-    NN_PARALLEL_FOR_IF(plane * 64, shared(l, rotated, u, M, K, plane))
+    NN_PARALLEL_FOR_IF(plane * 64, shared(l, t, rotated, u, M, K, plane))
     for (int i = 0; i < M; i++)
         for (int j = 0; j < K; j++) {
             int oc = rotated ? j : i, ic = rotated ? i : j;
             const float *g = l->weight + ((size_t)oc * l->in_c + ic) * 9;
             if (rotated) /* g'[ky][kx] = g[2-ky][2-kx] */
-                kernel_transform(g + 8, -3, -1, u + (size_t)i * K + j, plane);
+                kernel_transform(t, g + 8, -3, -1, u + (size_t)i * K + j, plane);
             else
-                kernel_transform(g, 3, 1, u + (size_t)i * K + j, plane);
+                kernel_transform(t, g, 3, 1, u + (size_t)i * K + j, plane);
         }
     size_t per = nn_gemm_packed_a_floats(M, K);
-    for (int x = 0; x < 16; x++)
+    for (int x = 0; x < t.planes; x++)
         nn_gemm_pack_a(M, K, u + x * plane, (size_t)K, packed + x * per);
+}
+
+void nn_winograd_pack_kernels(const nn_layer *l, const nn_work *ws, float *u, float *packed)
+{
+    pack_kernels(l, tiling_for(l, ws), 0, u, packed);
 }
 
 /* -------------------------------------------------------------- the passes */
 
 /* One chunk of a 'same' 3x3 convolution with C_in -> C_out channels from kernels packed by
- * nn_winograd_pack_kernels: y's tiles of the chunk are overwritten (no bias). */
-static void convolve_chunk(int cin, int cout, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *y,
-                           const float *packed, float *v, float *m, float *pack)
+ * pack_kernels: y's tiles of the chunk are overwritten (no bias). */
+static void convolve_chunk(wino_tiling t, int cin, int cout, int n, int H, int W, wino_chunk ch, const float *x,
+                           float *y, const float *packed, float *v, float *m, float *pack)
 {
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, per = nn_gemm_packed_a_floats(cout, cin);
-    input_transform(cin, n, H, W, tw, ch, x, v, pack);
-    for (int x = 0; x < 16; x++)
+    size_t T = chunk_tiles(t, ch), per = nn_gemm_packed_a_floats(cout, cin);
+    input_transform(t, cin, n, H, W, ch, x, v, pack);
+    for (int x = 0; x < t.planes; x++)
         nn_gemm_serial_packed(0, 0, cout, (int)T, cin, NULL, (size_t)cin, packed + x * per, v + x * (size_t)cin * T,
                               T, 0, m + x * (size_t)cout * T, T, pack);
-    output_transform(cout, n, H, W, tw, ch, m, y, pack);
+    output_transform(t, cout, n, H, W, ch, m, y, pack);
 }
 
 /* The per-thread scratch: two chunk buffers, then the GEMM's packing (also the transforms' rows). */
@@ -349,9 +619,9 @@ static void scratch(const nn_layer *l, const nn_work *ws, float **v, float **m, 
 }
 
 /* The forward pass's output rows of chunk ch get bias (and post) */
-static void chunk_epilogue(const nn_layer *l, int n, wino_chunk ch, float *y, const nn_conv_post *post)
+static void chunk_epilogue(const nn_layer *l, wino_tiling t, int n, wino_chunk ch, float *y, const nn_conv_post *post)
 {
-    int r0 = 2 * ch.ty0, r1 = 2 * ch.ty1 < l->h ? 2 * ch.ty1 : l->h;
+    int r0 = t.m * ch.ty0, r1 = t.m * ch.ty1 < l->h ? t.m * ch.ty1 : l->h;
     for (int b = ch.b0; b < ch.b0 + ch.m; b++)
         nn_conv_epilogue(l, n, b, (size_t)r0 * l->w, (size_t)(r1 - r0) * l->w, y, post);
 }
@@ -360,34 +630,34 @@ static void chunk_epilogue(const nn_layer *l, int n, wino_chunk ch, float *y, co
  * each thread a contiguous run of samples (or, below one sample a thread, of a sample's tile rows),
  * cut into chunks as large as the scratch allows. No tile's floats depend on how the batch is cut,
  * so the cut may follow the thread count. With epilogue, bias and post follow each chunk. */
-static void convolve_batch(const nn_layer *l, int cin, int cout, int n, const float *x, float *y, const float *packed,
-                           const nn_work *ws, const nn_layer *epilogue, const nn_conv_post *post)
+static void convolve_batch(const nn_layer *l, wino_tiling t, int cin, int cout, int n, const float *x, float *y,
+                           const float *packed, const nn_work *ws, const nn_layer *epilogue, const nn_conv_post *post)
 {
-    int team = nn_team_size(ws), th = tile_rows(l), tw = tile_cols(l);
+    int team = nn_team_size(ws);
     int share_rows = n < team; /* batch 1: the threads share each sample's tile rows, a sample a round */
     int rounds = share_rows ? n : 1;
     for (int r = 0; r < rounds; r++)
         NN_PRAGMA(omp parallel num_threads(team) default(none)
-                  shared(l, cin, cout, n, x, y, packed, ws, epilogue, post, th, tw, share_rows, r))
+                  shared(l, t, cin, cout, n, x, y, packed, ws, epilogue, post, share_rows, r))
         {
-            int t = nn_thread_id(), parts = 1;
+            int id = nn_thread_id(), parts = 1;
 #ifdef _OPENMP
             parts = omp_get_num_threads();
 #endif
-            int b0 = (int)((long)t * n / parts), b1 = (int)((long)(t + 1) * n / parts), ty0 = 0, ty1 = th;
+            int b0 = (int)((long)id * n / parts), b1 = (int)((long)(id + 1) * n / parts), ty0 = 0, ty1 = t.th;
             if (share_rows) {
                 b0 = r, b1 = r + 1;
-                ty0 = (int)((long)t * th / parts), ty1 = (int)((long)(t + 1) * th / parts);
+                ty0 = (int)((long)id * t.th / parts), ty1 = (int)((long)(id + 1) * t.th / parts);
             }
             float *v, *m, *pack;
             scratch(l, ws, &v, &m, &pack);
             wino_chunk ch;
-            int count = b1 > b0 && ty1 > ty0 ? chunk_at(l, b0, b1, ty0, ty1, -1, &ch) : 0;
+            int count = b1 > b0 && ty1 > ty0 ? chunk_at(l, t, b0, b1, ty0, ty1, -1, &ch) : 0;
             for (int i = 0; i < count; i++) {
-                chunk_at(l, b0, b1, ty0, ty1, i, &ch);
-                convolve_chunk(cin, cout, n, l->h, l->w, tw, ch, x, y, packed, v, m, pack);
+                chunk_at(l, t, b0, b1, ty0, ty1, i, &ch);
+                convolve_chunk(t, cin, cout, n, l->h, l->w, ch, x, y, packed, v, m, pack);
                 if (epilogue)
-                    chunk_epilogue(epilogue, n, ch, y, post);
+                    chunk_epilogue(epilogue, t, n, ch, y, post);
             }
         }
 }
@@ -395,34 +665,35 @@ static void convolve_batch(const nn_layer *l, int cin, int cout, int n, const fl
 void nn_winograd_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws,
                          const float *packed, const nn_conv_post *post)
 {
-    convolve_batch(l, l->in_c, l->c, n, x, y, packed, ws, l, post);
+    convolve_batch(l, tiling_for(l, ws), l->in_c, l->c, n, x, y, packed, ws, l, post);
 }
 
 void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
-    int th = tile_rows(l), tw = tile_cols(l), cin = l->in_c, cout = l->c;
-    size_t nweight = 16 * (size_t)cout * cin;
+    wino_tiling t = tiling_for(l, ws);
+    int cin = l->in_c, cout = l->c;
+    size_t nweight = (size_t)t.planes * cout * cin;
     int G = n < WINO_GROUPS ? n : WINO_GROUPS;
     /* The weight gradient sums over samples: in fixed groups, whatever the threads. */
     NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
-              shared(G, l, n, x, dy, ws, th, tw, cin, cout, nweight))
+              shared(G, l, t, n, x, dy, ws, cin, cout, nweight))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
             int b0 = (int)((long)g * n / G), b1 = (int)((long)(g + 1) * n / G);
-            float *v, *m, *pack, *du = ws->part + (size_t)g * nweight; /* this group's [16][cout][cin] */
+            float *v, *m, *pack, *du = ws->part + (size_t)g * nweight; /* this group's [planes][cout][cin] */
             scratch(l, ws, &v, &m, &pack);
             wino_chunk ch;
-            int count = chunk_at(l, b0, b1, 0, th, -1, &ch);
+            int count = chunk_at(l, t, b0, b1, 0, t.th, -1, &ch);
             for (int i = 0; i < count; i++) {
-                chunk_at(l, b0, b1, 0, th, i, &ch);
-                size_t T = chunk_tiles(l, ch);
+                chunk_at(l, t, b0, b1, 0, t.th, i, &ch);
+                size_t T = chunk_tiles(t, ch);
                 /* du[x] (+)= z[x] [cout][T] @ v[x]^T [T][cin] */
-                input_transform(cin, n, l->h, l->w, tw, ch, x, v, pack);
-                gradient_transform(cout, n, l->h, l->w, tw, ch, dy, m, pack);
-                for (int t = 0; t < 16; t++)
-                    nn_gemm_serial(0, 1, cout, cin, (int)T, m + t * (size_t)cout * T, T, v + t * (size_t)cin * T, T,
-                                   i > 0, du + t * (size_t)cout * cin, (size_t)cin, pack);
+                input_transform(t, cin, n, l->h, l->w, ch, x, v, pack);
+                gradient_transform(t, cout, n, l->h, l->w, ch, dy, m, pack);
+                for (int p = 0; p < t.planes; p++)
+                    nn_gemm_serial(0, 1, cout, cin, (int)T, m + p * (size_t)cout * T, T, v + p * (size_t)cin * T, T,
+                                   i > 0, du + p * (size_t)cout * cin, (size_t)cin, pack);
             }
         }
         /* The groups' partial gradients are added in group order, then taken back to 3x3 kernels. */
@@ -436,14 +707,14 @@ void nn_winograd_backward(const nn_layer *l, int n, const float *x, const float 
         NN_PRAGMA(omp for schedule(static))
         for (int oc = 0; oc < cout; oc++) {
             for (int ic = 0; ic < cin; ic++)
-                kernel_gradient(ws->part + (size_t)oc * cin + ic, (size_t)cout * cin,
+                kernel_gradient(t, ws->part + (size_t)oc * cin + ic, (size_t)cout * cin,
                                 l->dweight + ((size_t)oc * cin + ic) * 9);
             l->dbias[oc] = nn_conv_bias_gradient(l, n, dy, oc);
         }
     }
     if (dx) { /* the input gradient: dy convolved by the turned kernels, a sample at a time */
         float *u = ws->packed_weight, *packed = u + nweight;
-        nn_winograd_pack_kernels(l, 1, u, packed);
-        convolve_batch(l, cout, cin, n, dy, dx, packed, ws, NULL, NULL);
+        pack_kernels(l, t, 1, u, packed);
+        convolve_batch(l, t, cout, cin, n, dy, dx, packed, ws, NULL, NULL);
     }
 }
