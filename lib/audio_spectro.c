@@ -183,6 +183,7 @@ struct vx_spectro {
     struct band *bands; /* [mels] */
     float *weights;     /* the bands' weights, back to back */
     float *power;       /* [nbins] */
+    long top;           /* the highest bin any band reads: power is made up to it only */
     float *total;       /* [mels rounded up to 8] each band's power in the frame */
 
     float *buf;   /* [n_fft]: the samples of the next frame gathered so far */
@@ -253,6 +254,9 @@ static int make_bands(vx_spectro *s, vx_error *err)
     }
     for (long i = 0, at = 0; i < o->mels; at += s->bands[i].n, i++)
         s->bands[i].weight = s->weights + at;
+    for (long i = 0; i < o->mels; i++)
+        if (s->bands[i].n > 0 && s->bands[i].first + s->bands[i].n - 1 > s->top)
+            s->top = s->bands[i].first + s->bands[i].n - 1;
     free(w);
     return 0;
 }
@@ -371,8 +375,6 @@ size_t vx_spectro_samples(const vx_spectro *s) { return s->samples; }
 size_t vx_spectro_frames(const vx_spectro *s) { return s->frames; }
 size_t vx_spectro_records(const vx_spectro *s) { return s->records; }
 
-/* The frame in s->buf, full, into ring row frames % ring_cap as dB, then the buffer moves on by
- * one hop. */
 /* Eight floats at a time through GCC's and clang's vector extensions: the build's -O2 leaves
  * these loops scalar, and they were over half of vx-spectro's time beside the FFT. */
 typedef float v8f __attribute__((vector_size(32)));
@@ -408,17 +410,50 @@ static void db8(const float *in, float *out)
     memcpy(out, &db, sizeof db);
 }
 
-/* |X[k]|^2, k = 0..n/2, of the real frame x from Z, the n/2-point FFT of z[j] = x[2j] + i x[2j+1]:
- * with E and O the FFTs of the even and odd samples, X[k] = E[k] + W^k O[k] (W = e^(-2 pi i/n)),
- * E[k] = (Z[k] + conj Z[h-k]) / 2 and O[k] = -i (Z[k] - conj Z[h-k]) / 2 (h = n/2). Bins k and h-k
- * share E and O up to conjugation and W^(h-k) = -conj W^k, so they are made together. */
-static void power_spectrum(long n, const float (*restrict z)[2], const float (*restrict twiddle)[2],
+/* Eight interleaved pairs p[0..8) split into their first and second members, in order or
+ * (reversed) as p[7], ..., p[0]. */
+static void split_pairs(const float (*p)[2], int reversed, v8f *first, v8f *second)
+{
+    v8f a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, p + 4, sizeof b);
+    if (reversed) {
+        *first = __builtin_shufflevector(a, b, 14, 12, 10, 8, 6, 4, 2, 0);
+        *second = __builtin_shufflevector(a, b, 15, 13, 11, 9, 7, 5, 3, 1);
+    } else {
+        *first = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+        *second = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+    }
+}
+
+/* |X[k]|^2 for k = 0..top and more (up to n/2) of the real frame x from Z, the n/2-point FFT of
+ * z[j] = x[2j] + i x[2j+1]: with E and O the FFTs of the even and odd samples,
+ * X[k] = E[k] + W^k O[k] (W = e^(-2 pi i/n)), E[k] = (Z[k] + conj Z[h-k]) / 2 and
+ * O[k] = -i (Z[k] - conj Z[h-k]) / 2 (h = n/2). Bins k and h-k share E and O up to conjugation
+ * and W^(h-k) = -conj W^k, so they are made together, eight pairs at a time: bins k..k+7 from
+ * Z read forwards, bins h-k-7..h-k from Z read backwards. The vector lanes do the scalar tail's
+ * arithmetic in its order, so every bin has the same float either way. */
+static void power_spectrum(long n, long top, const float (*restrict z)[2], const float (*restrict twiddle)[2],
                            float *restrict power)
 {
-    const long h = n / 2;
+    const long h = n / 2, last = top < h / 2 ? top : h / 2; /* the last k whose pair is made */
     power[0] = (z[0][0] + z[0][1]) * (z[0][0] + z[0][1]);
     power[h] = (z[0][0] - z[0][1]) * (z[0][0] - z[0][1]);
-    for (long k = 1; k <= h / 2; k++) {
+    long k = 1;
+    for (; k + 7 <= last; k += 8) {
+        v8f ar, ai, br, bi, c, sn;
+        split_pairs(z + k, 0, &ar, &ai);
+        split_pairs(z + h - k - 7, 1, &br, &bi);
+        split_pairs(twiddle + k, 0, &c, &sn);
+        v8f er = 0.5f * (ar + br), ei = 0.5f * (ai - bi), odr = 0.5f * (ai + bi), odi = -0.5f * (ar - br);
+        v8f p = c * odr + sn * odi, q = c * odi - sn * odr;
+        v8f low = (er + p) * (er + p) + (ei + q) * (ei + q);
+        v8f high = (er - p) * (er - p) + (q - ei) * (q - ei);
+        high = __builtin_shufflevector(high, high, 7, 6, 5, 4, 3, 2, 1, 0);
+        memcpy(power + k, &low, sizeof low);
+        memcpy(power + h - k - 7, &high, sizeof high); /* after low: bin h/2 is high's, as below */
+    }
+    for (; k <= last; k++) {
         float ar = z[k][0], ai = z[k][1], br = z[h - k][0], bi = z[h - k][1];
         float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi), odr = 0.5f * (ai + bi), odi = -0.5f * (ar - br);
         float c = twiddle[k][0], sn = twiddle[k][1];
@@ -447,7 +482,7 @@ static void compute_frame(vx_spectro *s, const float *samples)
     for (; i < n; i++)
         frame[i] = buf[i] * window[i];
     fftwf_execute(s->plan);
-    power_spectrum(n, (const float(*)[2])s->spectrum, (const float(*)[2])s->twiddle, power);
+    power_spectrum(n, s->top, (const float(*)[2])s->spectrum, (const float(*)[2])s->twiddle, power);
     float *restrict total = s->total;
     for (long m = 0; m < mels; m++) {
         const struct band *b = &s->bands[m];
