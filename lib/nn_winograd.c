@@ -18,10 +18,11 @@
 /* Below this many input channels the GEMMs are too thin to repay the transforms (the first layer
  * of every shipped net has one channel). */
 #define WINO_MIN_CHANNELS 8
-/* The transforms keep rows of the width in the GEMM's packing buffer: F(4x4,3x3)'s input transform
- * the most, 48 rows of a quarter of the width and one more float. */
-#define WINO_MAX_WIDTH 12288
-_Static_assert(48 * (WINO_MAX_WIDTH / 4 + 2) <= NN_GEMM_PACK, "F(4x4)'s rows fit the packing buffer");
+/* The widest map an architecture may have (nn_arch.c). The transforms keep rows of the width in
+ * the GEMM's packing buffer: F(4x4,3x3)'s gradient transform 40 rows of a quarter of the width
+ * and one more float, its input transform a chunk's tiles (WINO4_TILES below). */
+#define WINO_MAX_WIDTH 4096
+_Static_assert(40 * (WINO_MAX_WIDTH / 4 + 2) <= NN_GEMM_PACK, "F(4x4)'s rows fit the packing buffer");
 _Static_assert(16 * (WINO_MAX_WIDTH / 2 + 2) <= NN_GEMM_PACK, "F(2x2)'s rows fit the packing buffer");
 
 int nn_winograd_fits(const nn_layer *l)
@@ -332,60 +333,83 @@ static void split_row4(const float *plane, int H, int W, int iy, int tw, float *
         }
 }
 
+/* B^T's six rows on six vectors of n floats x[k*xs + t] -> y[k*ys + t]: one loop over all the
+ * tiles of a chunk, as a tile row of a small map (3 tiles at 12x12) is too short to fill a vector. */
+static void bt6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys, *y4 = y3 + ys, *y5 = y4 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float c0 = x0[t], c1 = x1[t], c2 = x2[t], c3 = x3[t], c4 = x4[t], c5 = x5[t];
+        y0[t] = 4.0f * c0 - 5.0f * c2 + c4;
+        y1[t] = c3 + c4 - 4.0f * (c1 + c2);
+        y2[t] = c4 - c3 + 4.0f * (c1 - c2);
+        y3[t] = c4 - c2 + 2.0f * (c3 - c1);
+        y4[t] = c4 - c2 - 2.0f * (c3 - c1);
+        y5[t] = 4.0f * c1 - 5.0f * c3 + c5;
+    }
+}
+
+/* The chunk's 6x6 input tiles of one channel's planes x [n][H][W] side by side:
+ * d[(6r+c)*ds + t] = x[4ty-1+r][4tx-1+c] for tile t (sample, row, column), zero outside. */
+static void gather_tiles4(const float *x, int H, int W, int tw, wino_chunk ch, float *d, size_t ds)
+{
+    /* the tiles whose columns all lie inside a row: 4tx-1 >= 0 and 4tx+4 < W */
+    int in1 = W >= 5 ? (W - 5) / 4 + 1 : 0;
+    in1 = in1 < tw ? in1 : tw;
+    float *dt = d;
+    for (int b = 0; b < ch.m; b++)
+        for (int ty = ch.ty0; ty < ch.ty1; ty++, dt += tw) {
+            const float *plane = x + (size_t)b * H * W;
+            for (int r = 0; r < 6; r++) {
+                int iy = 4 * ty - 1 + r;
+                float *d0 = dt + (size_t)(6 * r) * ds, *d1 = d0 + ds, *d2 = d1 + ds, *d3 = d2 + ds,
+                      *d4 = d3 + ds, *d5 = d4 + ds;
+                if (iy < 0 || iy >= H) {
+                    for (int c = 0; c < 6; c++)
+                        for (int tx = 0; tx < tw; tx++)
+                            d0[(size_t)c * ds + tx] = 0.0f;
+                    continue;
+                }
+                const float *row = plane + (size_t)iy * W;
+                for (int tx = 1; tx < in1; tx++) {
+                    const float *at = row + 4 * tx - 1;
+                    d0[tx] = at[0], d1[tx] = at[1], d2[tx] = at[2], d3[tx] = at[3], d4[tx] = at[4], d5[tx] = at[5];
+                }
+                for (int tx = 0; tx < tw; tx += tx == 0 && in1 > 1 ? in1 : 1)
+                    for (int c = 0; c < 6; c++) {
+                        int col = 4 * tx - 1 + c;
+                        d0[(size_t)c * ds + tx] = col >= 0 && col < W ? row[col] : 0.0f;
+                    }
+            }
+        }
+}
+
+/* The most tiles of a chunk (a whole tile row of the widest input, 4096, if more than
+ * WINO_CHUNK_FLOATS allows) and the room their gathered and half-transformed copies take. */
+#define WINO4_TILES 1024
+_Static_assert(WINO_CHUNK_FLOATS / (36 * WINO_MIN_CHANNELS) <= WINO4_TILES && WINO_MAX_WIDTH / 4 <= WINO4_TILES,
+               "a chunk holds at most WINO4_TILES tiles");
+_Static_assert(72 * (WINO4_TILES + 32) <= NN_GEMM_PACK, "F(4x4)'s tiles fit the packing buffer");
+
 /* B^T d B of every 6x6 input tile of the chunk (rows 4ty-1.., columns 4tx-1.., zero outside):
- * x [C][n][H][W] -> v [36][C][T]. rows: 48 rows of tw+1 floats. B^T's rows:
- *   4 0 -5 0 1 0 / 0 -4 -4 1 1 0 / 0 4 -4 -1 1 0 / 0 -2 -1 2 1 0 / 0 2 -1 -2 1 0 / 0 4 0 -5 0 1 */
+ * x [C][n][H][W] -> v [36][C][T], a channel at a time: its tiles gathered, then d B, then B^T (d B).
+ * rows: 72 * (WINO4_TILES + 32) floats. */
 static void input_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
 {
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    size_t rw = (size_t)tw + 1, row4 = 4 * rw; /* a split row: four phases */
-    float *e = rows + 6 * row4;                /* B^T d, six split rows after the six of d */
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            const float *plane = x + ((size_t)c * n + ch.b0 + b) * H * W;
-            float *d[6];
-            for (int r = 0; r < 6; r++)
-                d[r] = rows + r * row4;
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                /* A tile row shares its first two input rows with the last two of the one above. */
-                int first = 0;
-                if (ty > ch.ty0) {
-                    float *top0 = d[0], *top1 = d[1];
-                    d[0] = d[4], d[1] = d[5];
-                    d[4] = d[2], d[5] = d[3];
-                    d[2] = top0, d[3] = top1;
-                    first = 2;
-                }
-                for (int r = first; r < 6; r++)
-                    split_row4(plane, H, W, 4 * ty - 1 + r, tw, d[r]);
-                NN_SIMD
-                for (size_t k = 0; k < row4; k++) {
-                    float d0 = d[0][k], d1 = d[1][k], d2 = d[2][k], d3 = d[3][k], d4 = d[4][k], d5 = d[5][k];
-                    e[k] = 4.0f * d0 - 5.0f * d2 + d4;
-                    e[row4 + k] = d3 + d4 - 4.0f * (d1 + d2);
-                    e[2 * row4 + k] = d4 - d3 + 4.0f * (d1 - d2);
-                    e[3 * row4 + k] = d4 - d2 + 2.0f * (d3 - d1);
-                    e[4 * row4 + k] = d4 - d2 - 2.0f * (d3 - d1);
-                    e[5 * row4 + k] = 4.0f * d1 - 5.0f * d3 + d5;
-                }
-                /* e B on each row: tile columns 4tx..4tx+5 are phases 0-3 at tx, then 0 and 1 at tx+1 */
-                float *out = v + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                for (int i = 0; i < 6; i++) {
-                    const float *p0 = e + i * row4, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
-                    float *v0 = out + (size_t)(6 * i) * stride;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        float c0 = p0[tx], c1 = p1[tx], c2 = p2[tx], c3 = p3[tx], c4 = p0[tx + 1], c5 = p1[tx + 1];
-                        v0[tx] = 4.0f * c0 - 5.0f * c2 + c4;
-                        v0[stride + tx] = c3 + c4 - 4.0f * (c1 + c2);
-                        v0[2 * stride + tx] = c4 - c3 + 4.0f * (c1 - c2);
-                        v0[3 * stride + tx] = c4 - c2 + 2.0f * (c3 - c1);
-                        v0[4 * stride + tx] = c4 - c2 - 2.0f * (c3 - c1);
-                        v0[5 * stride + tx] = 4.0f * c1 - 5.0f * c3 + c5;
-                    }
-                }
-            }
-        }
+    /* the 36 rows a little over a multiple of 16 floats apart: a power of two would put them all
+     * into the same cache sets (this took the face net's 24x24 layers from 18 to 28 ms) */
+    size_t ds = (T + 15) / 16 * 16 + 16;
+    float *d = rows, *h = rows + 36 * ds;
+    for (int c = 0; c < C; c++) {
+        gather_tiles4(x + ((size_t)c * n + ch.b0) * H * W, H, W, tw, ch, d, ds);
+        for (int r = 0; r < 6; r++) /* h[6r+j] = (d B)[r][j] */
+            bt6(T, d + 6 * r * ds, ds, h + 6 * r * ds, ds);
+        for (int j = 0; j < 6; j++) /* v[6i+j] = (B^T h)[i][j] */
+            bt6(T, h + j * ds, 6 * ds, v + (size_t)j * stride + (size_t)c * T, 6 * stride);
+    }
 }
 
 /* A^T m A of every tile: m [36][C][T] -> the chunk's 4x4 output tiles of y [C][n][H][W], clipped
