@@ -305,34 +305,6 @@ static void gradient_transform2(int C, int n, int H, int W, int tw, wino_chunk c
 
 /* ------------------------------------------------- F(4x4,3x3): 6x6 tiles */
 
-/* Row iy of a plane, padded as split_row pads it, in four phases of tw+1 floats: phase j holds the
- * padded columns 4k+j, ph[j*(tw+1) + k] = x[4k+j-1], zero outside the row (and for rows outside
- * the plane). */
-static void split_row4(const float *plane, int H, int W, int iy, int tw, float *ph)
-{
-    size_t rw = (size_t)tw + 1;
-    if (iy < 0 || iy >= H) {
-        memset(ph, 0, 4 * rw * sizeof *ph);
-        return;
-    }
-    const float *row = plane + (size_t)iy * W;
-    float *p0 = ph, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
-    /* Whole groups x[4k-1..4k+2] for k from 1 while 4k+2 < W, read in one pass; then the edges. */
-    int whole = W >= 3 ? (W - 3) / 4 + 1 : 1;
-    NN_SIMD
-    for (int k = 1; k < whole; k++) {
-        p0[k] = row[4 * k - 1];
-        p1[k] = row[4 * k];
-        p2[k] = row[4 * k + 1];
-        p3[k] = row[4 * k + 2];
-    }
-    for (int k = 0; k < (int)rw; k += k == 0 ? whole : 1)
-        for (int j = 0; j < 4; j++) {
-            int col = 4 * k + j - 1;
-            ph[j * rw + k] = col >= 0 && col < W ? row[col] : 0.0f;
-        }
-}
-
 /* B^T's six rows on six vectors of n floats x[k*xs + t] -> y[k*ys + t]: one loop over all the
  * tiles of a chunk, as a tile row of a small map (3 tiles at 12x12) is too short to fill a vector. */
 static void bt6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
@@ -412,102 +384,107 @@ static void input_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, 
     }
 }
 
-/* A^T m A of every tile: m [36][C][T] -> the chunk's 4x4 output tiles of y [C][n][H][W], clipped
- * at the edges. rows: 28 rows of tw floats. A^T's rows:
- *   1 1 1 1 1 0 / 0 1 -1 2 -2 0 / 0 1 1 4 4 0 / 0 1 -1 8 -8 1 */
-static void output_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
+/* A^T's four rows on six vectors x[k*xs + t] -> four y[k*ys + t]. */
+static void at4(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
 {
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    float *q = rows, *o = rows + 24 * (size_t)tw; /* q: A^T m, [4][6] rows; o: one output row's phases */
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            float *plane = y + ((size_t)c * n + ch.b0 + b) * H * W;
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                const float *in = m + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                for (int j = 0; j < 6; j++) {
-                    const float *m0 = in + (size_t)j * stride;
-                    float *q0 = q + (size_t)j * tw;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        float a0 = m0[tx], a1 = m0[6 * stride + tx], a2 = m0[12 * stride + tx],
-                              a3 = m0[18 * stride + tx], a4 = m0[24 * stride + tx], a5 = m0[30 * stride + tx];
-                        float s12 = a1 + a2, d12 = a1 - a2, s34 = a3 + a4, d34 = a3 - a4;
-                        q0[tx] = a0 + s12 + s34;
-                        q0[6 * (size_t)tw + tx] = d12 + 2.0f * d34;
-                        q0[12 * (size_t)tw + tx] = s12 + 4.0f * s34;
-                        q0[18 * (size_t)tw + tx] = d12 + 8.0f * d34 + a5;
-                    }
-                }
-                for (int r = 0; r < 4 && 4 * ty + r < H; r++) {
-                    const float *q0 = q + (size_t)(6 * r) * tw;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        float a0 = q0[tx], a1 = q0[tw + tx], a2 = q0[2 * tw + tx], a3 = q0[3 * tw + tx],
-                              a4 = q0[4 * tw + tx], a5 = q0[5 * tw + tx];
-                        float s12 = a1 + a2, d12 = a1 - a2, s34 = a3 + a4, d34 = a3 - a4;
-                        o[tx] = a0 + s12 + s34;
-                        o[tw + tx] = d12 + 2.0f * d34;
-                        o[2 * tw + tx] = s12 + 4.0f * s34;
-                        o[3 * tw + tx] = d12 + 8.0f * d34 + a5;
-                    }
-                    float *dst = plane + (size_t)(4 * ty + r) * W;
-                    for (int s = 0; s < 4; s++) {
-                        const float *os = o + (size_t)s * tw;
-                        int count = (W - s + 3) / 4; /* columns 4k+s inside the row */
-                        for (int k = 0; k < count; k++)
-                            dst[4 * k + s] = os[k];
-                    }
-                }
-            }
-        }
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float s12 = x1[t] + x2[t], d12 = x1[t] - x2[t], s34 = x3[t] + x4[t], d34 = x3[t] - x4[t];
+        y0[t] = x0[t] + s12 + s34;
+        y1[t] = d12 + 2.0f * d34;
+        y2[t] = s12 + 4.0f * s34;
+        y3[t] = d12 + 8.0f * d34 + x5[t];
+    }
 }
 
-/* A g A^T of every 4x4 output-gradient tile (zero past the edges): dy [C][n][H][W] -> z [36][C][T].
- * A's columns are A^T's rows above: z = g0, g0+g1+g2+g3, g0-g1+g2-g3, g0+2g1+4g2+8g3,
- * g0-2g1+4g2-8g3, g3 down, then the same across. rows: 40 rows of tw+1 floats. */
+/* A's six rows on four vectors x[k*xs + t] -> six y[k*ys + t]. */
+static void a6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys, *y4 = y3 + ys, *y5 = y4 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float s02 = x0[t] + x2[t], s13 = x1[t] + x3[t], f02 = x0[t] + 4.0f * x2[t], f13 = 2.0f * x1[t] + 8.0f * x3[t];
+        y0[t] = x0[t];
+        y1[t] = s02 + s13;
+        y2[t] = s02 - s13;
+        y3[t] = f02 + f13;
+        y4[t] = f02 - f13;
+        y5[t] = x3[t];
+    }
+}
+
+/* The chunk's 4x4 tiles of a map of one channel, y [n][H][W], from or to o[(4r+c)*ds + t]
+ * (tile t's row 4ty+r, column 4tx+c). Gathering, the tiles' parts past the edges are zeros;
+ * scattering, they are left out. */
+static void move_tiles4(int scatter, float *y, int H, int W, int tw, wino_chunk ch, float *o, size_t ds)
+{
+    int whole = W / 4 < tw ? W / 4 : tw; /* tiles whose four columns lie inside a row */
+    float *ot = o;
+    for (int b = 0; b < ch.m; b++)
+        for (int ty = ch.ty0; ty < ch.ty1; ty++, ot += tw)
+            for (int r = 0; r < 4; r++) {
+                int iy = 4 * ty + r;
+                float *o0 = ot + (size_t)(4 * r) * ds, *o1 = o0 + ds, *o2 = o1 + ds, *o3 = o2 + ds;
+                if (iy >= H) {
+                    if (!scatter)
+                        for (int c = 0; c < 4; c++)
+                            for (int tx = 0; tx < tw; tx++)
+                                o0[(size_t)c * ds + tx] = 0.0f;
+                    continue;
+                }
+                float *row = y + ((size_t)b * H + iy) * W;
+                for (int tx = 0; tx < whole; tx++) {
+                    float *at = row + 4 * tx;
+                    if (scatter)
+                        at[0] = o0[tx], at[1] = o1[tx], at[2] = o2[tx], at[3] = o3[tx];
+                    else
+                        o0[tx] = at[0], o1[tx] = at[1], o2[tx] = at[2], o3[tx] = at[3];
+                }
+                for (int tx = whole; tx < tw; tx++)
+                    for (int c = 0; c < 4; c++) {
+                        int col = 4 * tx + c;
+                        if (scatter && col < W)
+                            row[col] = o0[(size_t)c * ds + tx];
+                        else if (!scatter)
+                            o0[(size_t)c * ds + tx] = col < W ? row[col] : 0.0f;
+                    }
+            }
+}
+
+/* A^T m A of every tile: m [36][C][T] -> the chunk's 4x4 output tiles of y [C][n][H][W], clipped
+ * at the edges, a channel at a time: A^T m, then (A^T m) A, then the tiles into place.
+ * rows: 40 * (WINO4_TILES + 32) floats. */
+static void output_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
+{
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T, ds = (T + 15) / 16 * 16 + 16;
+    float *q = rows, *o = rows + 24 * ds;
+    for (int c = 0; c < C; c++) {
+        for (int j = 0; j < 6; j++) /* q[6i+j] = (A^T m)[i][j] */
+            at4(T, m + (size_t)j * stride + (size_t)c * T, 6 * stride, q + j * ds, 6 * ds);
+        for (int i = 0; i < 4; i++) /* o[4i+j] = (q A)[i][j] */
+            at4(T, q + 6 * i * ds, ds, o + 4 * i * ds, ds);
+        move_tiles4(1, y + ((size_t)c * n + ch.b0) * H * W, H, W, tw, ch, o, ds);
+    }
+}
+
+/* A g A^T of every 4x4 output-gradient tile (zero past the edges): dy [C][n][H][W] -> z [36][C][T],
+ * a channel at a time: the tiles gathered, then g A^T, then A (g A^T). rows: 40 * (WINO4_TILES + 32). */
 static void gradient_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
                                 float *rows)
 {
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    size_t rw = (size_t)tw + 1, row4 = 4 * rw;
-    float *w = rows + 4 * row4; /* the six rows down, split as g's four are */
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            const float *plane = dy + ((size_t)c * n + ch.b0 + b) * H * W;
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                for (int r = 0; r < 4; r++)
-                    split_row4(plane, H, W, 4 * ty + r, tw, rows + r * row4);
-                const float *g0 = rows, *g1 = g0 + row4, *g2 = g1 + row4, *g3 = g2 + row4;
-                NN_SIMD
-                for (size_t k = 0; k < row4; k++) {
-                    float s02 = g0[k] + g2[k], s13 = g1[k] + g3[k], f02 = g0[k] + 4.0f * g2[k],
-                          f13 = 2.0f * g1[k] + 8.0f * g3[k];
-                    w[k] = g0[k];
-                    w[row4 + k] = s02 + s13;
-                    w[2 * row4 + k] = s02 - s13;
-                    w[3 * row4 + k] = f02 + f13;
-                    w[4 * row4 + k] = f02 - f13;
-                    w[5 * row4 + k] = g3[k];
-                }
-                /* Tile column 4tx+s is padded column 4tx+s+1: phases 1-3 at tx, then phase 0 at tx+1. */
-                float *out = z + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                for (int i = 0; i < 6; i++) {
-                    const float *p0 = w + i * row4, *p1 = p0 + rw, *p2 = p1 + rw, *p3 = p2 + rw;
-                    float *z0 = out + (size_t)(6 * i) * stride;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        float a = p1[tx], bb = p2[tx], cc = p3[tx], d = p0[tx + 1];
-                        float s02 = a + cc, s13 = bb + d, f02 = a + 4.0f * cc, f13 = 2.0f * bb + 8.0f * d;
-                        z0[tx] = a;
-                        z0[stride + tx] = s02 + s13;
-                        z0[2 * stride + tx] = s02 - s13;
-                        z0[3 * stride + tx] = f02 + f13;
-                        z0[4 * stride + tx] = f02 - f13;
-                        z0[5 * stride + tx] = d;
-                    }
-                }
-            }
-        }
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T, ds = (T + 15) / 16 * 16 + 16;
+    float *g = rows, *w = rows + 16 * ds;
+    for (int c = 0; c < C; c++) {
+        /* gathering only reads the map */
+        move_tiles4(0, (float *)(dy + ((size_t)c * n + ch.b0) * H * W), H, W, tw, ch, g, ds);
+        for (int r = 0; r < 4; r++) /* w[6r+j] = (g A^T)[r][j] */
+            a6(T, g + 4 * r * ds, ds, w + 6 * r * ds, ds);
+        for (int j = 0; j < 6; j++) /* z[6i+j] = (A w)[i][j] */
+            a6(T, w + j * ds, 6 * ds, z + (size_t)j * stride + (size_t)c * T, 6 * stride);
+    }
 }
 
 /* ------------------------------------------------------------ kernels */
