@@ -18,12 +18,8 @@
 /* Below this many input channels the GEMMs are too thin to repay the transforms (the first layer
  * of every shipped net has one channel). */
 #define WINO_MIN_CHANNELS 8
-/* The widest map an architecture may have (nn_arch.c). The transforms keep rows of the width in
- * the GEMM's packing buffer: F(4x4,3x3)'s gradient transform 40 rows of a quarter of the width
- * and one more float, its input transform a chunk's tiles (WINO4_TILES below). */
+/* The widest map an architecture may have (nn_arch.c): it bounds the tiles of a chunk. */
 #define WINO_MAX_WIDTH 4096
-_Static_assert(40 * (WINO_MAX_WIDTH / 4 + 2) <= NN_GEMM_PACK, "F(4x4)'s rows fit the packing buffer");
-_Static_assert(16 * (WINO_MAX_WIDTH / 2 + 2) <= NN_GEMM_PACK, "F(2x2)'s rows fit the packing buffer");
 
 int nn_winograd_fits(const nn_layer *l)
 {
@@ -147,166 +143,152 @@ static int chunk_at(const nn_layer *l, wino_tiling t, int b0, int b1, int ty0, i
     return per_sample * (b1 - b0);
 }
 
-/* ------------------------------------------------- F(2x2,3x3): 4x4 tiles */
+/* ------------------------------------------------------------ the tiles */
 
-/* Row iy of a plane, padded by one zero column on the left and zeros past W, split into its even
- * and odd padded columns: ev[k] = x[2k-1], od[k] = x[2k] for k in [0, tw]. A row outside the
- * plane is zeros. The tile transforms then read whole rows in step instead of every other float. */
-static void split_row(const float *plane, int H, int W, int iy, int tw, float *ev, float *od)
+/* The transforms work on a chunk's tiles of one channel side by side, value (r, c) of tile t at
+ * o[(side*r + c)*ds + t], so that every step of B^T d B, A^T m A or A g A^T is one vector loop
+ * over the chunk's tiles: a tile row of a small map (3 tiles at 12x12) is too short to fill a
+ * vector on its own. Tile t is sample, tile row, tile column, in order; tile (ty, tx) covers rows
+ * step*ty+off.. and columns step*tx+off.. of the map (off = -1 for the padded input tiles). */
+
+/* The pitch of a chunk's tile rows: a little over a multiple of 16 floats, since at a power of
+ * two all of them fall into the same cache sets (1024 apart, a 24x24 layer took 28 ms, not 18). */
+static size_t tile_pitch(size_t tiles) { return (tiles + 15) / 16 * 16 + 16; }
+
+/* The most tiles in a chunk: WINO_CHUNK_FLOATS over the fewest channels, or one tile row of the
+ * widest map when a row alone is more. The transforms keep up to 72 rows of them (F(4x4)'s input:
+ * the gathered 6x6 tiles and d B) in the GEMM's packing buffer, F(2x2)'s at most 32. */
+#define WINO4_TILES 1024
+#define WINO2_TILES 2048
+_Static_assert(WINO_CHUNK_FLOATS / (36 * WINO_MIN_CHANNELS) <= WINO4_TILES && WINO_MAX_WIDTH / 4 <= WINO4_TILES,
+               "an F(4x4) chunk holds at most WINO4_TILES tiles");
+_Static_assert(WINO_CHUNK_FLOATS / (16 * WINO_MIN_CHANNELS) <= WINO2_TILES && WINO_MAX_WIDTH / 2 <= WINO2_TILES,
+               "an F(2x2) chunk holds at most WINO2_TILES tiles");
+_Static_assert(72 * (WINO4_TILES + 32) <= NN_GEMM_PACK && 32 * (WINO2_TILES + 32) <= NN_GEMM_PACK,
+               "a chunk's tiles fit the packing buffer");
+
+/* The chunk's tiles of side `side` of one channel's maps y [n][H][W], gathered into o (the parts
+ * past the edges zero) or scattered from it (those parts left out). Inlined where side, step and
+ * off are constants, so that the copies of a tile row unroll. */
+static inline __attribute__((always_inline)) void move_tiles(int scatter, float *y, int H, int W, int tw,
+                                                             wino_chunk ch, int side, int step, int off, float *o,
+                                                             size_t ds)
 {
-    if (iy < 0 || iy >= H) {
-        memset(ev, 0, (size_t)(tw + 1) * sizeof *ev);
-        memset(od, 0, (size_t)(tw + 1) * sizeof *od);
-        return;
+    /* tiles [lo, hi) lie inside a row: step*tx+off >= 0 and step*tx+off+side <= W */
+    int lo = off < 0 ? 1 : 0, hi = W - side - off >= 0 ? (W - side - off) / step + 1 : 0;
+    hi = hi < tw ? hi : tw;
+    lo = lo < hi ? lo : hi;
+    float *ot = o;
+    for (int b = 0; b < ch.m; b++)
+        for (int ty = ch.ty0; ty < ch.ty1; ty++, ot += tw)
+            for (int r = 0; r < side; r++) {
+                int iy = step * ty + off + r;
+                float *orow = ot + (size_t)(side * r) * ds;
+                if (iy < 0 || iy >= H) {
+                    if (!scatter)
+                        for (int c = 0; c < side; c++)
+                            for (int tx = 0; tx < tw; tx++)
+                                orow[(size_t)c * ds + tx] = 0.0f;
+                    continue;
+                }
+                float *row = y + ((size_t)b * H + iy) * W;
+                for (int tx = lo; tx < hi; tx++) {
+                    float *at = row + step * tx + off;
+                    for (int c = 0; c < side; c++) {
+                        if (scatter)
+                            at[c] = orow[(size_t)c * ds + tx];
+                        else
+                            orow[(size_t)c * ds + tx] = at[c];
+                    }
+                }
+                for (int tx = lo > 0 ? 0 : hi; tx < tw; tx = tx + 1 == lo ? hi : tx + 1) /* the rest */
+                    for (int c = 0; c < side; c++) {
+                        int col = step * tx + off + c;
+                        int inside = col >= 0 && col < W;
+                        if (scatter && inside)
+                            row[col] = orow[(size_t)c * ds + tx];
+                        else if (!scatter)
+                            orow[(size_t)c * ds + tx] = inside ? row[col] : 0.0f;
+                    }
+            }
+}
+
+/* move_tiles for each use and tiling, each its own function so that its side stays a constant
+ * (inlined side by side, GCC merged them and the copies of a tile row ran as a loop over the
+ * side). The input tiles have side m+2 and begin in the padding column; output tiles side m. */
+#define TILE_MOVER(name, scatter, side, step, off)                                                        \
+    static __attribute__((noinline)) void name(float *y, int H, int W, int tw, wino_chunk ch, float *o, size_t ds) \
+    {                                                                                                      \
+        move_tiles(scatter, y, H, W, tw, ch, side, step, off, o, ds);                                      \
     }
-    const float *row = plane + (size_t)iy * W;
+TILE_MOVER(gather_input6, 0, 6, 4, -1)
+TILE_MOVER(gather_input4, 0, 4, 2, -1)
+TILE_MOVER(gather_output4, 0, 4, 4, 0)
+TILE_MOVER(gather_output2, 0, 2, 2, 0)
+TILE_MOVER(scatter_output4, 1, 4, 4, 0)
+TILE_MOVER(scatter_output2, 1, 2, 2, 0)
+
+/* Gathering only reads the map. */
+static void gather_input_tiles(int m, const float *x, int H, int W, int tw, wino_chunk ch, float *d, size_t ds)
+{
+    (m == 4 ? gather_input6 : gather_input4)((float *)x, H, W, tw, ch, d, ds);
+}
+
+static void gather_output_tiles(int m, const float *dy, int H, int W, int tw, wino_chunk ch, float *g, size_t ds)
+{
+    (m == 4 ? gather_output4 : gather_output2)((float *)dy, H, W, tw, ch, g, ds);
+}
+
+static void scatter_output_tiles(int m, float *y, int H, int W, int tw, wino_chunk ch, float *o, size_t ds)
+{
+    (m == 4 ? scatter_output4 : scatter_output2)(y, H, W, tw, ch, o, ds);
+}
+
+/* The matrices' rows on vectors of n floats, x[k*xs + t] -> y[k*ys + t] (one loop for all). */
+typedef void rows_fn(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys);
+
+/* F(2x2,3x3)'s B^T: d0-d2, d1+d2, d2-d1, d1-d3. */
+static void bt4(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
     NN_SIMD
-    for (int k = 0; k < (W + 1) / 2; k++)
-        od[k] = row[2 * k];
+    for (size_t t = 0; t < n; t++) {
+        y0[t] = x0[t] - x2[t];
+        y1[t] = x1[t] + x2[t];
+        y2[t] = x2[t] - x1[t];
+        y3[t] = x1[t] - x3[t];
+    }
+}
+
+/* F(2x2,3x3)'s A^T: m0+m1+m2, m1-m2-m3. */
+static void at2(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
+    float *y0 = y, *y1 = y0 + ys;
     NN_SIMD
-    for (int k = 0; k < W / 2; k++)
-        ev[k + 1] = row[2 * k + 1];
-    ev[0] = 0.0f; /* the padding column x[-1], and what lies past x[W-1] */
-    od[tw] = 0.0f;
-    if (W & 1)
-        ev[tw] = 0.0f;
+    for (size_t t = 0; t < n; t++) {
+        y0[t] = x0[t] + x1[t] + x2[t];
+        y1[t] = x1[t] - x2[t] - x3[t];
+    }
 }
 
-/* B^T d B of every 4x4 input tile of the chunk (rows 2ty-1.., columns 2tx-1.., zero outside):
- * x [C][n][H][W] -> v [16][C][T]. rows: 16 rows of tw+1 floats. */
-static void input_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
+/* F(2x2,3x3)'s A: g0, g0+g1, g0-g1, -g1. */
+static void a4(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
 {
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    size_t rw = (size_t)tw + 1;
-    float *d = rows, *e = rows + 8 * rw; /* d: 4 input rows, each an even half then an odd one */
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            const float *plane = x + ((size_t)c * n + ch.b0 + b) * H * W;
-            /* The tile's input rows r = 0..3, each split in two halves; a tile row shares two of
-             * them with the one above, so those are kept rather than split again. */
-            float *rows4[4] = {d, d + 2 * rw, d + 4 * rw, d + 6 * rw};
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                if (ty == ch.ty0) {
-                    for (int r = 0; r < 4; r++)
-                        split_row(plane, H, W, 2 * ty - 1 + r, tw, rows4[r], rows4[r] + rw);
-                } else {
-                    float *a = rows4[0], *b = rows4[1];
-                    rows4[0] = rows4[2], rows4[1] = rows4[3], rows4[2] = a, rows4[3] = b;
-                    for (int r = 2; r < 4; r++)
-                        split_row(plane, H, W, 2 * ty - 1 + r, tw, rows4[r], rows4[r] + rw);
-                }
-                /* e = B^T d, row by row: d0-d2, d1+d2, d2-d1, d1-d3, each as even and odd halves */
-                for (int h = 0; h < 2; h++) {
-                    const float *d0 = rows4[0] + h * rw, *d1 = rows4[1] + h * rw, *d2 = rows4[2] + h * rw,
-                                *d3 = rows4[3] + h * rw;
-                    float *e0 = e + h * rw, *e1 = e + (2 + h) * rw, *e2 = e + (4 + h) * rw, *e3 = e + (6 + h) * rw;
-                    NN_SIMD
-                    for (size_t k = 0; k < rw; k++) {
-                        e0[k] = d0[k] - d2[k];
-                        e1[k] = d1[k] + d2[k];
-                        e2[k] = d2[k] - d1[k];
-                        e3[k] = d1[k] - d3[k];
-                    }
-                }
-                /* e B on each row: columns 2tx..2tx+3 are ev[tx], od[tx], ev[tx+1], od[tx+1] */
-                float *out = v + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                for (int i = 0; i < 4; i++) {
-                    const float *ev = e + 2 * i * rw, *od = ev + rw;
-                    float *v0 = out + (size_t)(4 * i) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        v0[tx] = ev[tx] - ev[tx + 1];
-                        v1[tx] = od[tx] + ev[tx + 1];
-                        v2[tx] = ev[tx + 1] - od[tx];
-                        v3[tx] = od[tx] - od[tx + 1];
-                    }
-                }
-            }
-        }
+    const float *x0 = x, *x1 = x0 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        y0[t] = x0[t];
+        y1[t] = x0[t] + x1[t];
+        y2[t] = x0[t] - x1[t];
+        y3[t] = -x1[t];
+    }
 }
 
-/* A^T m A of every tile: m [16][C][T] -> the chunk's 2x2 output tiles of y [C][n][H][W], clipped
- * at odd edges. rows: 12 rows of tw floats. */
-static void output_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
-{
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    float *q = rows, *o = rows + 8 * (size_t)tw; /* q: A^T m, [2][4] rows; o: one output row's halves */
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            float *plane = y + ((size_t)c * n + ch.b0 + b) * H * W;
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                const float *in = m + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                for (int j = 0; j < 4; j++) { /* A^T m: rows m0+m1+m2, m1-m2-m3 */
-                    const float *m0 = in + (size_t)j * stride, *m1 = m0 + 4 * stride, *m2 = m1 + 4 * stride,
-                                *m3 = m2 + 4 * stride;
-                    float *q0 = q + (size_t)j * tw, *q1 = q + (size_t)(4 + j) * tw;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        q0[tx] = m0[tx] + m1[tx] + m2[tx];
-                        q1[tx] = m1[tx] - m2[tx] - m3[tx];
-                    }
-                }
-                for (int r = 0; r < 2 && 2 * ty + r < H; r++) {
-                    const float *q0 = q + (size_t)(4 * r) * tw, *q1 = q0 + tw, *q2 = q1 + tw, *q3 = q2 + tw;
-                    float *ev = o, *od = o + tw, *dst = plane + (size_t)(2 * ty + r) * W;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        ev[tx] = q0[tx] + q1[tx] + q2[tx];
-                        od[tx] = q1[tx] - q2[tx] - q3[tx];
-                    }
-                    NN_SIMD
-                    for (int k = 0; k < W / 2; k++) {
-                        dst[2 * k] = ev[k];
-                        dst[2 * k + 1] = od[k];
-                    }
-                    if (W & 1)
-                        dst[W - 1] = ev[W / 2];
-                }
-            }
-        }
-}
-
-/* A dy A^T of every 2x2 output-gradient tile (zero past odd edges): dy [C][n][H][W] -> z [16][C][T].
- * rows: 8 rows of tw+1 floats. */
-static void gradient_transform2(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
-                               float *rows)
-{
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    size_t rw = (size_t)tw + 1;
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < ch.m; b++) {
-            const float *plane = dy + ((size_t)c * n + ch.b0 + b) * H * W;
-            for (int ty = ch.ty0; ty < ch.ty1; ty++) {
-                /* Split as input rows are, column 2tx of a row is od[tx] and column 2tx+1 is ev[tx+1]. */
-                float *g = rows; /* rows 0 and 1, each as even half then odd half */
-                for (int r = 0; r < 2; r++)
-                    split_row(plane, H, W, 2 * ty + r, tw, g + 2 * r * rw, g + (2 * r + 1) * rw);
-                const float *a0 = g + rw, *b0 = g + 1, *a1 = g + 3 * rw, *b1 = g + 2 * rw + 1;
-                float *out = z + (size_t)c * T + ((size_t)b * (ch.ty1 - ch.ty0) + (ty - ch.ty0)) * tw;
-                /* Row i of A g is ra[i] g0 + rb[i] g1: g0, g0+g1, g0-g1, -g1, a pair of columns p, q
-                 * (multiplying by 0 and 1 is exact); then the same on columns: p, p+q, p-q, -q. */
-                static const float ra[4] = {1, 1, 1, 0}, rb[4] = {0, 1, -1, -1};
-                for (int i = 0; i < 4; i++) {
-                    float sa = ra[i], sb = rb[i];
-                    float *z0 = out + (size_t)(4 * i) * stride, *z1 = z0 + stride, *z2 = z1 + stride, *z3 = z2 + stride;
-                    NN_SIMD
-                    for (int tx = 0; tx < tw; tx++) {
-                        float p = sa * a0[tx] + sb * a1[tx], q = sa * b0[tx] + sb * b1[tx];
-                        z0[tx] = p;
-                        z1[tx] = p + q;
-                        z2[tx] = p - q;
-                        z3[tx] = -q;
-                    }
-                }
-            }
-        }
-}
-
-
-/* ------------------------------------------------- F(4x4,3x3): 6x6 tiles */
-
-/* B^T's six rows on six vectors of n floats x[k*xs + t] -> y[k*ys + t]: one loop over all the
- * tiles of a chunk, as a tile row of a small map (3 tiles at 12x12) is too short to fill a vector. */
+/* F(4x4,3x3)'s B^T, rows 4 0 -5 0 1 0 / 0 -4 -4 1 1 0 / 0 4 -4 -1 1 0 / 0 -2 -1 2 1 0 /
+ * 0 2 -1 -2 1 0 / 0 4 0 -5 0 1. */
 static void bt6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
 {
     const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs;
@@ -323,68 +305,7 @@ static void bt6(size_t n, const float *restrict x, size_t xs, float *restrict y,
     }
 }
 
-/* The chunk's 6x6 input tiles of one channel's planes x [n][H][W] side by side:
- * d[(6r+c)*ds + t] = x[4ty-1+r][4tx-1+c] for tile t (sample, row, column), zero outside. */
-static void gather_tiles4(const float *x, int H, int W, int tw, wino_chunk ch, float *d, size_t ds)
-{
-    /* the tiles whose columns all lie inside a row: 4tx-1 >= 0 and 4tx+4 < W */
-    int in1 = W >= 5 ? (W - 5) / 4 + 1 : 0;
-    in1 = in1 < tw ? in1 : tw;
-    float *dt = d;
-    for (int b = 0; b < ch.m; b++)
-        for (int ty = ch.ty0; ty < ch.ty1; ty++, dt += tw) {
-            const float *plane = x + (size_t)b * H * W;
-            for (int r = 0; r < 6; r++) {
-                int iy = 4 * ty - 1 + r;
-                float *d0 = dt + (size_t)(6 * r) * ds, *d1 = d0 + ds, *d2 = d1 + ds, *d3 = d2 + ds,
-                      *d4 = d3 + ds, *d5 = d4 + ds;
-                if (iy < 0 || iy >= H) {
-                    for (int c = 0; c < 6; c++)
-                        for (int tx = 0; tx < tw; tx++)
-                            d0[(size_t)c * ds + tx] = 0.0f;
-                    continue;
-                }
-                const float *row = plane + (size_t)iy * W;
-                for (int tx = 1; tx < in1; tx++) {
-                    const float *at = row + 4 * tx - 1;
-                    d0[tx] = at[0], d1[tx] = at[1], d2[tx] = at[2], d3[tx] = at[3], d4[tx] = at[4], d5[tx] = at[5];
-                }
-                for (int tx = 0; tx < tw; tx += tx == 0 && in1 > 1 ? in1 : 1)
-                    for (int c = 0; c < 6; c++) {
-                        int col = 4 * tx - 1 + c;
-                        d0[(size_t)c * ds + tx] = col >= 0 && col < W ? row[col] : 0.0f;
-                    }
-            }
-        }
-}
-
-/* The most tiles of a chunk (a whole tile row of the widest input, 4096, if more than
- * WINO_CHUNK_FLOATS allows) and the room their gathered and half-transformed copies take. */
-#define WINO4_TILES 1024
-_Static_assert(WINO_CHUNK_FLOATS / (36 * WINO_MIN_CHANNELS) <= WINO4_TILES && WINO_MAX_WIDTH / 4 <= WINO4_TILES,
-               "a chunk holds at most WINO4_TILES tiles");
-_Static_assert(72 * (WINO4_TILES + 32) <= NN_GEMM_PACK, "F(4x4)'s tiles fit the packing buffer");
-
-/* B^T d B of every 6x6 input tile of the chunk (rows 4ty-1.., columns 4tx-1.., zero outside):
- * x [C][n][H][W] -> v [36][C][T], a channel at a time: its tiles gathered, then d B, then B^T (d B).
- * rows: 72 * (WINO4_TILES + 32) floats. */
-static void input_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *x, float *v, float *rows)
-{
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T;
-    /* the 36 rows a little over a multiple of 16 floats apart: a power of two would put them all
-     * into the same cache sets (this took the face net's 24x24 layers from 18 to 28 ms) */
-    size_t ds = (T + 15) / 16 * 16 + 16;
-    float *d = rows, *h = rows + 36 * ds;
-    for (int c = 0; c < C; c++) {
-        gather_tiles4(x + ((size_t)c * n + ch.b0) * H * W, H, W, tw, ch, d, ds);
-        for (int r = 0; r < 6; r++) /* h[6r+j] = (d B)[r][j] */
-            bt6(T, d + 6 * r * ds, ds, h + 6 * r * ds, ds);
-        for (int j = 0; j < 6; j++) /* v[6i+j] = (B^T h)[i][j] */
-            bt6(T, h + j * ds, 6 * ds, v + (size_t)j * stride + (size_t)c * T, 6 * stride);
-    }
-}
-
-/* A^T's four rows on six vectors x[k*xs + t] -> four y[k*ys + t]. */
+/* F(4x4,3x3)'s A^T, rows 1 1 1 1 1 0 / 0 1 -1 2 -2 0 / 0 1 1 4 4 0 / 0 1 -1 8 -8 1. */
 static void at4(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
 {
     const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs;
@@ -399,7 +320,7 @@ static void at4(size_t n, const float *restrict x, size_t xs, float *restrict y,
     }
 }
 
-/* A's six rows on four vectors x[k*xs + t] -> six y[k*ys + t]. */
+/* F(4x4,3x3)'s A, A^T's transpose. */
 static void a6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
 {
     const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
@@ -416,74 +337,57 @@ static void a6(size_t n, const float *restrict x, size_t xs, float *restrict y, 
     }
 }
 
-/* The chunk's 4x4 tiles of a map of one channel, y [n][H][W], from or to o[(4r+c)*ds + t]
- * (tile t's row 4ty+r, column 4tx+c). Gathering, the tiles' parts past the edges are zeros;
- * scattering, they are left out. */
-static void move_tiles4(int scatter, float *y, int H, int W, int tw, wino_chunk ch, float *o, size_t ds)
+/* B^T d B of every input tile of the chunk: x [C][n][H][W] -> v [planes][C][T], a channel at a
+ * time: its tiles gathered, then d B, then B^T (d B). rows: the packing buffer. */
+static void input_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *x, float *v,
+                            float *rows)
 {
-    int whole = W / 4 < tw ? W / 4 : tw; /* tiles whose four columns lie inside a row */
-    float *ot = o;
-    for (int b = 0; b < ch.m; b++)
-        for (int ty = ch.ty0; ty < ch.ty1; ty++, ot += tw)
-            for (int r = 0; r < 4; r++) {
-                int iy = 4 * ty + r;
-                float *o0 = ot + (size_t)(4 * r) * ds, *o1 = o0 + ds, *o2 = o1 + ds, *o3 = o2 + ds;
-                if (iy >= H) {
-                    if (!scatter)
-                        for (int c = 0; c < 4; c++)
-                            for (int tx = 0; tx < tw; tx++)
-                                o0[(size_t)c * ds + tx] = 0.0f;
-                    continue;
-                }
-                float *row = y + ((size_t)b * H + iy) * W;
-                for (int tx = 0; tx < whole; tx++) {
-                    float *at = row + 4 * tx;
-                    if (scatter)
-                        at[0] = o0[tx], at[1] = o1[tx], at[2] = o2[tx], at[3] = o3[tx];
-                    else
-                        o0[tx] = at[0], o1[tx] = at[1], o2[tx] = at[2], o3[tx] = at[3];
-                }
-                for (int tx = whole; tx < tw; tx++)
-                    for (int c = 0; c < 4; c++) {
-                        int col = 4 * tx + c;
-                        if (scatter && col < W)
-                            row[col] = o0[(size_t)c * ds + tx];
-                        else if (!scatter)
-                            o0[(size_t)c * ds + tx] = col < W ? row[col] : 0.0f;
-                    }
-            }
-}
-
-/* A^T m A of every tile: m [36][C][T] -> the chunk's 4x4 output tiles of y [C][n][H][W], clipped
- * at the edges, a channel at a time: A^T m, then (A^T m) A, then the tiles into place.
- * rows: 40 * (WINO4_TILES + 32) floats. */
-static void output_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *m, float *y, float *rows)
-{
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T, ds = (T + 15) / 16 * 16 + 16;
-    float *q = rows, *o = rows + 24 * ds;
+    int a = t.m + 2;
+    rows_fn *bt = t.m == 4 ? bt6 : bt4;
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
+    float *d = rows, *h = rows + (size_t)a * a * ds;
     for (int c = 0; c < C; c++) {
-        for (int j = 0; j < 6; j++) /* q[6i+j] = (A^T m)[i][j] */
-            at4(T, m + (size_t)j * stride + (size_t)c * T, 6 * stride, q + j * ds, 6 * ds);
-        for (int i = 0; i < 4; i++) /* o[4i+j] = (q A)[i][j] */
-            at4(T, q + 6 * i * ds, ds, o + 4 * i * ds, ds);
-        move_tiles4(1, y + ((size_t)c * n + ch.b0) * H * W, H, W, tw, ch, o, ds);
+        gather_input_tiles(t.m, x + ((size_t)c * n + ch.b0) * H * W, H, W, t.tw, ch, d, ds);
+        for (int r = 0; r < a; r++) /* h[a r + j] = (d B)[r][j] */
+            bt(T, d + (size_t)a * r * ds, ds, h + (size_t)a * r * ds, ds);
+        for (int j = 0; j < a; j++) /* v[a i + j] = (B^T h)[i][j] */
+            bt(T, h + j * ds, a * ds, v + (size_t)j * stride + (size_t)c * T, a * stride);
     }
 }
 
-/* A g A^T of every 4x4 output-gradient tile (zero past the edges): dy [C][n][H][W] -> z [36][C][T],
- * a channel at a time: the tiles gathered, then g A^T, then A (g A^T). rows: 40 * (WINO4_TILES + 32). */
-static void gradient_transform4(int C, int n, int H, int W, int tw, wino_chunk ch, const float *dy, float *z,
-                                float *rows)
+/* A^T m A of every tile: m [planes][C][T] -> the chunk's output tiles of y [C][n][H][W], clipped
+ * at the edges, a channel at a time: A^T m, then (A^T m) A, then the tiles into place. */
+static void output_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *m, float *y,
+                             float *rows)
 {
-    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * tw, stride = (size_t)C * T, ds = (T + 15) / 16 * 16 + 16;
-    float *g = rows, *w = rows + 16 * ds;
+    int a = t.m + 2;
+    rows_fn *at = t.m == 4 ? at4 : at2;
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
+    float *q = rows, *o = rows + (size_t)t.m * a * ds;
     for (int c = 0; c < C; c++) {
-        /* gathering only reads the map */
-        move_tiles4(0, (float *)(dy + ((size_t)c * n + ch.b0) * H * W), H, W, tw, ch, g, ds);
-        for (int r = 0; r < 4; r++) /* w[6r+j] = (g A^T)[r][j] */
-            a6(T, g + 4 * r * ds, ds, w + 6 * r * ds, ds);
-        for (int j = 0; j < 6; j++) /* z[6i+j] = (A w)[i][j] */
-            a6(T, w + j * ds, 6 * ds, z + (size_t)j * stride + (size_t)c * T, 6 * stride);
+        for (int j = 0; j < a; j++) /* q[a i + j] = (A^T m)[i][j] */
+            at(T, m + (size_t)j * stride + (size_t)c * T, a * stride, q + j * ds, a * ds);
+        for (int i = 0; i < t.m; i++) /* o[m i + j] = (q A)[i][j] */
+            at(T, q + (size_t)a * i * ds, ds, o + (size_t)t.m * i * ds, ds);
+        scatter_output_tiles(t.m, y + ((size_t)c * n + ch.b0) * H * W, H, W, t.tw, ch, o, ds);
+    }
+}
+
+/* A g A^T of every output-gradient tile (zero past the edges): dy [C][n][H][W] -> z [planes][C][T],
+ * a channel at a time: the tiles gathered, then g A^T, then A (g A^T). */
+static void gradient_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *dy, float *z,
+                               float *rows)
+{
+    int a = t.m + 2;
+    rows_fn *ag = t.m == 4 ? a6 : a4;
+    size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
+    float *g = rows, *w = rows + (size_t)t.m * t.m * ds;
+    for (int c = 0; c < C; c++) {
+        gather_output_tiles(t.m, dy + ((size_t)c * n + ch.b0) * H * W, H, W, t.tw, ch, g, ds);
+        for (int r = 0; r < t.m; r++) /* w[a r + j] = (g A^T)[r][j] */
+            ag(T, g + (size_t)t.m * r * ds, ds, w + (size_t)a * r * ds, ds);
+        for (int j = 0; j < a; j++) /* z[a i + j] = (A w)[i][j] */
+            ag(T, w + j * ds, a * ds, z + (size_t)j * stride + (size_t)c * T, a * stride);
     }
 }
 
@@ -547,26 +451,6 @@ static void kernel_gradient(wino_tiling t, const float *du, size_t us, float *g)
         gradient_of_kernel(&G4[0][0], 6, du, us, g);
     else
         gradient_of_kernel(&G2[0][0], 4, du, us, g);
-}
-
-/* ------------------------------------------------------------ the transforms by tiling */
-
-static void input_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *x, float *v,
-                            float *rows)
-{
-    (t.m == 4 ? input_transform4 : input_transform2)(C, n, H, W, t.tw, ch, x, v, rows);
-}
-
-static void output_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *m, float *y,
-                             float *rows)
-{
-    (t.m == 4 ? output_transform4 : output_transform2)(C, n, H, W, t.tw, ch, m, y, rows);
-}
-
-static void gradient_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *dy, float *z,
-                               float *rows)
-{
-    (t.m == 4 ? gradient_transform4 : gradient_transform2)(C, n, H, W, t.tw, ch, dy, z, rows);
 }
 
 /* The layer's kernels transformed, U [planes][c][in_c], or for the input gradient the rotated
