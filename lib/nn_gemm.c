@@ -131,18 +131,20 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
     }
 }
 
-/* c[rows][cols] (ldc) = or += a-panel [kc][MR] @ b-panel [kc][NR]; rows <= MR, cols <= NR. */
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
-                         int accumulate, int rows, int cols)
+/* c[rows][cols] (ldc) = or += the first R rows of a-panel [kc][MR] @ b-panel [kc][NR]; rows <= R,
+ * cols <= NR. Inlined where R is a constant. */
+static inline __attribute__((always_inline)) void sub_tile(int R, int kc, const float *restrict a,
+                                                           const float *restrict b, float *restrict c, size_t ldc,
+                                                           int accumulate, int rows, int cols)
 {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < R; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++, a += MR, b += NR) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
@@ -150,7 +152,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
     }
     __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < R; i++) {
         if (i >= rows)
             break;
         float *row = c + (size_t)i * ldc;
@@ -161,6 +163,19 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         _mm512_mask_storeu_ps(row, m0, c0[i]);
         _mm512_mask_storeu_ps(row + 16, m1, c1[i]);
     }
+}
+
+/* A panel's rows past the last multiple of 12 (32 output channels are 12 + 12 + 8, 64 are five
+ * twelves and 4) are multiplied only as far as they go, by an 8- or 4-row tile. */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
+                         int accumulate, int rows, int cols)
+{
+    if (rows > 8)
+        sub_tile(12, kc, a, b, c, ldc, accumulate, rows, cols);
+    else if (rows > 4)
+        sub_tile(8, kc, a, b, c, ldc, accumulate, rows, cols);
+    else
+        sub_tile(4, kc, a, b, c, ldc, accumulate, rows, cols);
 }
 #else
 #if defined(__AVX2__)
