@@ -7,7 +7,6 @@
  * depends on the number of threads. */
 #include "nn.h"
 
-#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
