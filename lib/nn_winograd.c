@@ -32,9 +32,11 @@ int nn_winograd_fits(const nn_layer *l)
  * took the face net's backward passes from 1.42x to 1.47x of the direct ones (two threads, one each). */
 #define WINO_GROUPS 2
 
-/* Smaller maps with few channels lose to the direct path: the prototype's 32 channels at 6x6 and
- * the verifier's 16 at 12x12 and 32 at 6x6 (0.75-0.8x); the face net's 128 at 6x6 wins (1.3x). */
-#define WINO_MIN_INPUT_VALUES 4096
+/* Smaller maps may lose to the direct path. With the transforms over whole chunks, the smallest
+ * of the shipped nets win too: the verifier's 16 channels at 12x12 (1.10/2.67 -> 0.71/1.81 ms
+ * forward/backward at batch 64, bench-layers, 2 threads) and 32 at 6x6 (1.03/2.46 -> 0.60/1.54),
+ * the prototype's 32 at 6x6 (0.75/1.37 -> 0.40/0.89); row by row they had lost (0.75-0.8x). */
+#define WINO_MIN_INPUT_VALUES 1024
 
 int nn_winograd_pays(const nn_layer *l)
 {
