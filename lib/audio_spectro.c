@@ -252,11 +252,11 @@ static int make_bands(vx_spectro *s, vx_error *err)
         memcpy(s->weights + used, row + first, (size_t)s->bands[i].n * sizeof *row);
         used += (size_t)s->bands[i].n;
     }
-    for (long i = 0, at = 0; i < o->mels; at += s->bands[i].n, i++)
+    for (long i = 0, at = 0; i < o->mels; at += s->bands[i].n, i++) {
         s->bands[i].weight = s->weights + at;
-    for (long i = 0; i < o->mels; i++)
         if (s->bands[i].n > 0 && s->bands[i].first + s->bands[i].n - 1 > s->top)
             s->top = s->bands[i].first + s->bands[i].n - 1;
+    }
     free(w);
     return 0;
 }
