@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
-plan 9
+plan 10
 ignore_libsox_leaks
 coll=$tmp/collection
 mkdir -p "$coll/happy" "$coll/sad" "$coll/angry"
@@ -62,4 +62,18 @@ last=$(tail -1 eval.txt)
 acc=$(awk -F'\t' '$1 == "accuracy" { print $2 }' <<< "$last")
 ok "$(awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.99) }'; echo $?)" "every song classified right: last line '$last'"
 ok "$(grep -q '^songs	18$' eval.txt; echo $?)" "judged per song: 18 songs from their segments"
+# With a split (MUSIC_SPLIT, as models/music/split.tsv: song, folder, part, artist; the clips are
+# FOLDER/SONG.mp3), make eval-music on a fresh cache judges the validation part, whose folders the
+# split's own rule makes only after make has started.
+mp3=$tmp/mp3; : > split.tsv
+for f in "$coll"/*/*.wav; do
+    d=$(basename "$(dirname "$f")") song=$(basename "$f" .wav); mkdir -p "$mp3/$d"
+    sox "$f" "$mp3/$d/$song.mp3"
+    case $song in *[12]) part=val ;; *) part=train ;; esac
+    printf '%s\t%s\t%s\t%s\n' "$song" "$d" "$part" "artist-$song" >> split.tsv
+done
+make -s -C "$src" BUILD="$VX_BUILD" MUSIC4Q="$mp3" MUSIC_SPLIT="$tmp/split.tsv" MUSIC_CACHE="$tmp/cache-split" \
+    MUSIC_MODEL="$tmp/mine.vxm" eval-music > eval-split.txt 2> err-split.txt
+ok "$(grep -q '^songs	6$' eval-split.txt && [ "$(tail -1 eval-split.txt | cut -f1)" = accuracy ]; echo $?)" \
+   "make eval-music with a split, fresh cache: the 6 validation songs ($(tail -1 eval-split.txt) $(tail -c 200 err-split.txt))"
 done_testing
