@@ -10,8 +10,10 @@
 # (without its extension) and the TITLE tag (soxi -a) are both read; a track whose words name
 # two quadrants, in either or across both, is left out as ambiguous. The third column says which
 # word decided, from the file name (name:WORD) if it named one, else from the tag (tag:WORD).
+# A track whose loudest sample stays below -60 dBFS is left out as silent: vx-embed skips it the
+# same way, so it is never recommended (wesnoth's silence.ogg is 10 s of dither, not calm music).
 set -euo pipefail
-command -v soxi >/dev/null || { echo "library-moods.sh: soxi (package sox) not found" >&2; exit 1; }
+command -v soxi >/dev/null && command -v sox >/dev/null || { echo "library-moods.sh: sox or soxi (package sox) not found" >&2; exit 1; }
 
 # quadrant <TAB> extended regular expression for whole words
 rules='Q3	sad|sadly|sadness|defeat|defeats|defeated|sorrow|sorrows|sorrowful|tears|lament|laments|lamentation|funeral|funerals|loss|losses|elegy|elegies|casualties|dead|death|mourning|farewell
@@ -34,7 +36,7 @@ matches() {
 }
 
 declare -A count=([Q1]=0 [Q2]=0 [Q3]=0 [Q4]=0)
-ambiguous=0 total=0 rows=
+ambiguous=0 silent=0 total=0 rows=
 while IFS= read -r path; do
     [ -n "$path" ] || continue
     total=$((total + 1))
@@ -48,6 +50,12 @@ while IFS= read -r path; do
         echo "library-moods.sh: ambiguous, left out: $path ($(cut -f2 <<<"$found" | tr '\n' ' '))" >&2
         continue
     fi
+    peak=$(sox "$path" -n stat 2>&1 | awk '/^Maximum amplitude/ { print $3 }')
+    if [ -z "$peak" ] || awk -v p="$peak" 'BEGIN { exit !(p < 0.001) }'; then
+        silent=$((silent + 1))
+        echo "library-moods.sh: silent (peak ${peak:-not read}), left out: $path" >&2
+        continue
+    fi
     count[$quads]=$((count[$quads] + 1))
     rows+=$(printf '%s\t%s\t%s' "$path" "$quads" "$(head -n 1 <<<"$found" | cut -f2)")$'\n'
 done < "${1:-/dev/stdin}"
@@ -57,10 +65,11 @@ printf '# made by pipelines/library-moods.sh from the library list; quadrants of
 printf '# Q3 (sad): sad defeat sorrow tears lament funeral loss elegy casualties dead death mourning farewell;\n# Q1 (happy): victory triumph happy'
 printf ' celebration joy win fanfare invincible; Q2 (tense): battle combat boss danger siege war attack\n# fight chase frantic suspense vengeful revenge terror panic;\n'
 printf '# Q4 (calm): calm peaceful menu ambient rest sleep dream serene quiet silence sanctuary tranquil\n# lullaby (and their plural/-ful/-ing\n'
-printf '# forms). Whole words only; titles naming two quadrants are left out.\n'
+printf '# forms). Whole words only; titles naming two quadrants are left out, and silent tracks (peak\n'
+printf '# below -60 dBFS, which vx-embed skips).\n'
 
-printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous left out.\n' \
-    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous"
+printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous and %d silent left out.\n' \
+    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous" "$silent"
 printf '%s' "$rows"
 
-echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous left out" >&2
+echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous and $silent silent left out" >&2

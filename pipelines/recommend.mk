@@ -23,7 +23,7 @@ FACE_MODEL_SUM = data/cache/$(subst /,+,$(FACE_MODEL)).md5
 # The library is embedded by the music model adapted to it (vx-adapt, AdaBN): the batch-norm
 # statistics of the library's own segments, a random sample of 2048, in place of 4Q's, the weights
 # unchanged. Game scores are not 4Q's pop and rock; on the title-labelled tracks this took the model
-# from 6 of 22 right to 10. Made when the model changes; a library that grew into other music can
+# from 6 of 22 right to 10 (the set, 21 tracks now, then held a silent one). Made when the model changes; a library that grew into other music can
 # be adapted again by removing it. Decoding the library for it costs as much again as embedding it.
 LIBRARY_MODEL ?= data/cache/music-library.vxm
 LIBRARY_MODEL_SUM = data/cache/$(subst /,+,$(LIBRARY_MODEL)).md5
