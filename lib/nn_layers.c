@@ -4,9 +4,13 @@
 #include "nn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef __AVX512F__
+#include <immintrin.h>
 #endif
 
 int nn_thread_id(void)
@@ -206,6 +210,7 @@ typedef struct im2col_source {
     const nn_layer *l;
     int n, b0, oy0, oy1;
     const float *x;
+    int plain; /* the copy loops only, never pack_unit_stride (for tests) */
 } im2col_source;
 
 /* Of a run of len output columns from ox0, the part [*lo, *hi) that reads inside an input row
@@ -224,6 +229,43 @@ static void run_span(int ox0, int len, int kx, int S, int P, int W, int *lo, int
 /* Kernel widths up to this have their runs' spans worked out once per panel, not once per row
  * of it; wider ones (none in the shipped nets) per row. */
 #define PACK_SPAN_K 16
+
+#ifdef __AVX512F__
+/* The panel rows of a stride-1 layer, two vectors each. A run's lanes are one masked load from
+ * its input row, at an address moved back by the lanes before the run, so that they land in
+ * place; lanes whose input is padding, and those of no run, are never loaded and stay zero. No
+ * zero fill and no scalar tails: the plain copy loops below spent as long packing a prototype
+ * layer at batch 1 as the GEMM spent multiplying it. row[r]: run r's first input float for
+ * channel 0, kernel row and column 0, less its first lane; lanes[r][kx]: the lanes it fills. */
+static void pack_unit_stride(const im2col_source *src, int runs, const int *run_oy, const intptr_t *row,
+                             const uint32_t (*lanes)[PACK_SPAN_K], int p0, int kc, float *dst)
+{
+    const nn_layer *l = src->l;
+    int K = l->k, P = l->pad, H = l->in_h, W = l->in_w;
+    intptr_t plane = (intptr_t)src->n * H * W;
+    int ch = p0 / (K * K), ky = p0 / K % K, kx = p0 % K;
+    for (int k = 0; k < kc; k++, dst += NN_GEMM_NR) {
+        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+        intptr_t at = ch * plane + (intptr_t)ky * W + kx;
+        for (int r = 0; r < runs; r++) {
+            int iy = run_oy[r] + ky - P;
+            if (iy < 0 || iy >= H)
+                continue;
+            /* An address outside the input only where no lane is loaded: kept an integer. */
+            uintptr_t from = (uintptr_t)src->x + (uintptr_t)(row[r] + at) * sizeof(float);
+            lo = _mm512_mask_loadu_ps(lo, (__mmask16)lanes[r][kx], (const float *)from);
+            hi = _mm512_mask_loadu_ps(hi, (__mmask16)(lanes[r][kx] >> 16), (const float *)(from + 16 * sizeof(float)));
+        }
+        _mm512_store_ps(dst, lo);
+        _mm512_store_ps(dst + 16, hi);
+        if (++kx == K) {
+            kx = 0;
+            if (++ky == K)
+                ky = 0, ch++;
+        }
+    }
+}
+#endif
 
 static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *dst)
 {
@@ -254,6 +296,22 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                 span_lo[r][kx] = (unsigned char)lo;
                 span_hi[r][kx] = (unsigned char)hi;
             }
+#ifdef __AVX512F__
+        _Static_assert(NN_GEMM_NR == 32, "a panel row is two vectors");
+        if (S == 1 && spans && !src->plain) {
+            intptr_t row[NN_GEMM_NR];
+            uint32_t lanes[NN_GEMM_NR][PACK_SPAN_K];
+            for (int r = 0; r < runs; r++) {
+                row[r] = ((intptr_t)run_b[r] * H + run_oy[r] - P) * W + run_ox[r] - P - run_at[r];
+                for (int x = 0; x < K; x++) {
+                    int first = run_at[r] + span_lo[r][x], end = run_at[r] + span_hi[r][x];
+                    lanes[r][x] = end > first ? (uint32_t)((((uint64_t)1 << end) - 1) & ~(((uint64_t)1 << first) - 1)) : 0;
+                }
+            }
+            pack_unit_stride(src, runs, run_oy, row, (const uint32_t (*)[PACK_SPAN_K])lanes, p0, kc, dst);
+            continue;
+        }
+#endif
         /* Row p0 + k of im2col is channel ch, kernel row ky, kernel column kx, counted on. */
         int ch = p0 / (K * K), ky = p0 / K % K, kx = p0 % K;
         for (int k = 0; k < kc; k++) {
@@ -291,6 +349,17 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
             }
         }
     }
+}
+
+/* For tests only (declared by them): im2col_pack's panels of samples [b0, b0+m), output rows
+ * [oy0, oy1), by the vector path where it applies or (plain) by the copy loops. */
+void nn_conv_pack_check(const nn_layer *l, int n, int b0, int oy0, int oy1, const float *x, int plain, int j0, int nc,
+                        int p0, int kc, float *dst);
+void nn_conv_pack_check(const nn_layer *l, int n, int b0, int oy0, int oy1, const float *x, int plain, int j0, int nc,
+                        int p0, int kc, float *dst)
+{
+    im2col_source src = {l, n, b0, oy0, oy1, x, plain};
+    im2col_pack(&src, j0, nc, p0, kc, dst);
 }
 
 /* The adjoint of im2col: dcol [in_c*k*k][m*OH*OW] -> dx for samples [b0, b0+m) (overwritten). */
@@ -398,7 +467,7 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
     for (int b = b0; b < b1; b += chunk) {
         int m = b1 - b < chunk ? b1 - b : chunk;
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ im2col [rows][m*ohw]; the tiling never changes a sum */
-        im2col_source src = {l, n, b, 0, l->h, x};
+        im2col_source src = {l, n, b, 0, l->h, x, 0};
         nn_gemm_b_packer packer = {im2col_pack, &src};
         nn_gemm_serial_packer(l->c, (int)(m * ohw), (int)rows, packed_weight, &packer, 0, y + (size_t)b * ohw,
                               (size_t)n * ohw, pack);
@@ -429,7 +498,7 @@ static void direct_forward(const nn_layer *l, int n, const float *x, float *y, c
                 int oy0 = (int)((long)t * l->h / parts), oy1 = (int)((long)(t + 1) * l->h / parts);
                 size_t cols = (size_t)(oy1 - oy0) * l->w;
                 if (cols > 0) {
-                    im2col_source src = {l, n, b, oy0, oy1, x};
+                    im2col_source src = {l, n, b, oy0, oy1, x, 0};
                     nn_gemm_b_packer packer = {im2col_pack, &src};
                     nn_gemm_serial_packer(l->c, (int)cols, (int)conv_rows(l), packed_weight, &packer, 0,
                                           y + (size_t)b * ohw + (size_t)oy0 * l->w, (size_t)n * ohw,

@@ -185,6 +185,64 @@ static vx_net *one_layer(const char *line, int c, int h, int w, int n)
     return net;
 }
 
+/* In lib/nn_layers.c, for tests only: a convolution's im2col panels as the GEMM takes them. */
+void nn_conv_pack_check(const nn_layer *l, int n, int b0, int oy0, int oy1, const float *x, int plain, int j0, int nc,
+                        int p0, int kc, float *dst);
+
+/* The convolution's im2col panels, by the vector path (stride 1) and by the copy loops, against
+ * their definition (an input value, or 0 in the padding and past the last column), float for
+ * float: kernels of 1 to 8 wider or narrower than the plane, strides 1 and 2, every padding,
+ * panels across samples and rows, starting anywhere in K. */
+static void check_conv_packing(tap *t)
+{
+    int cases = 0, bad = 0;
+    for (int round = 0; round < 400; round++) {
+        nn_layer l = {.kind = NN_CONV, .in_c = rnd(1, 4), .in_h = rnd(1, 13), .in_w = rnd(1, 50), .k = rnd(1, 8),
+                      .stride = rnd(1, 2)};
+        l.pad = rnd(0, l.k - 1);
+        l.h = (l.in_h + 2 * l.pad - l.k) / l.stride + 1;
+        l.w = (l.in_w + 2 * l.pad - l.k) / l.stride + 1;
+        if (l.h < 1 || l.w < 1)
+            continue;
+        int n = rnd(1, 3), b0 = rnd(0, n - 1), oy0 = rnd(0, l.h - 1), oy1 = rnd(oy0 + 1, l.h);
+        int per = (oy1 - oy0) * l.w, cols = (n - b0) * per, K = l.in_c * l.k * l.k;
+        int j0 = rnd(0, cols - 1), nc = rnd(1, cols - j0), p0 = rnd(0, K - 1), kc = rnd(1, K - p0);
+        size_t nx = (size_t)l.in_c * n * l.in_h * l.in_w, out = (size_t)(nc + 31) / 32 * 32 * kc;
+        float *x = malloc(nx * sizeof *x), *want = malloc(out * sizeof *want);
+        float *fast = nn_aligned_alloc(out, NULL), *plain = nn_aligned_alloc(out, NULL);
+        for (size_t e = 0; e < nx; e++)
+            x[e] = nn_uniform(&rng) * 2 - 1;
+        for (size_t e = 0; e < out; e++)
+            fast[e] = plain[e] = 7.0f; /* a value no packing writes */
+        for (int jp = 0; jp < nc; jp += 32)
+            for (int k = 0; k < kc; k++)
+                for (int c = 0; c < 32; c++) {
+                    int j = j0 + jp + c, q = p0 + k, ch = q / (l.k * l.k), ky = q / l.k % l.k, kx = q % l.k;
+                    int b = b0 + j / per, oy = oy0 + j % per / l.w, ox = j % per % l.w;
+                    int iy = oy * l.stride + ky - l.pad, ix = ox * l.stride + kx - l.pad;
+                    float v = 0.0f;
+                    if (jp + c < nc && iy >= 0 && iy < l.in_h && ix >= 0 && ix < l.in_w)
+                        v = x[(((size_t)ch * n + b) * l.in_h + iy) * l.in_w + ix];
+                    want[(size_t)jp * kc + (size_t)k * 32 + c] = v;
+                }
+        nn_conv_pack_check(&l, n, b0, oy0, oy1, x, 0, j0, nc, p0, kc, fast);
+        nn_conv_pack_check(&l, n, b0, oy0, oy1, x, 1, j0, nc, p0, kc, plain);
+        if (memcmp(fast, want, out * sizeof *want) != 0 || memcmp(plain, want, out * sizeof *want) != 0) {
+            if (bad++ < 3)
+                tap_diag("conv packing: %d channels %dx%d, kernel %d stride %d pad %d, n %d from %d, rows %d-%d, "
+                         "columns %d+%d, K %d+%d: %s differs", l.in_c, l.in_h, l.in_w, l.k, l.stride, l.pad, n, b0,
+                         oy0, oy1, j0, nc, p0, kc, memcmp(fast, want, out * sizeof *want) ? "vector" : "plain");
+        }
+        cases++;
+        free(x);
+        free(want);
+        free(fast);
+        free(plain);
+    }
+    tap_ok(t, bad == 0, "conv im2col panels, vector and plain, against their definition: %d layers and panels, %d differ",
+           cases, bad);
+}
+
 static void check_conv(tap *t, const char *line, int c, int h, int w, int n)
 {
     vx_net *net = one_layer(line, c, h, w, n);
@@ -485,7 +543,7 @@ int main(void)
                          {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}, {64, 64, 8, 8, 16},
                          {8, 8, 3, 4095, 1}}; /* the last: the widest tile row, F(4x4)'s largest chunk */
     int nwinograd = (int)(sizeof winograd / sizeof *winograd);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 15 + 7 + 4 + 1 + 2 * nwinograd + 1 + 4);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 4 + 1 + 2 * nwinograd + 1 + 4);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -499,6 +557,7 @@ int main(void)
         for (int tr = 0; tr < 4; tr++)
             check_gemm(&t, edges[i][0], edges[i][1], edges[i][2], tr & 1, tr >> 1, (i + tr) & 1);
     check_gemm_fallback(&t);
+    check_conv_packing(&t);
     check_conv(&t, "conv 4 3 same", 3, 7, 9, 5);
     check_conv(&t, "conv 5 3 valid", 2, 8, 6, 3);
     check_conv(&t, "conv 3 4 same", 1, 9, 9, 2);
