@@ -130,7 +130,9 @@ typedef struct nn_layer {
     float *aux;   /* bn: normalised x [c][n][h][w]; dropout: mask; dense: flattened input [F][n] */
     float *stat;  /* bn: mean [c], inverse std [c] */
     int32_t *idx; /* max pooling: argmax index of each output within its input plane */
-    float *winograd; /* Winograd convolutions: inference's transformed kernels (nn_winograd_pack_kernels) */
+    /* Convolutions: inference's kernels made ready, by nn_winograd_pack_kernels on the Winograd
+     * path, by nn_gemm_pack_a on the direct one (nn_conv_kernel_floats: room for either) */
+    float *kernels;
 } nn_layer;
 
 /* Per-thread scratch for the layers. A convolution splits the batch into NN_GROUPS fixed groups of
@@ -161,9 +163,14 @@ int nn_team_size(const nn_work *ws);
  * NULL. The arithmetic is that of the separate layers, so the results are bit-identical. */
 typedef struct nn_conv_post {
     const nn_layer *bn, *act;
-    const float *winograd; /* the kernels as nn_winograd_pack_kernels left them, or NULL */
+    const float *kernels; /* the kernels made ready for the path the layer takes (nn_layer.kernels), or NULL */
 } nn_conv_post;
 
+/* A convolution's kernels made ready for the path it takes (Winograd's transform, or the GEMM's
+ * packing), into room for nn_conv_kernel_floats floats, a multiple of 16; the Winograd path uses
+ * ws->packed_weight on the way. */
+size_t nn_conv_kernel_floats(const nn_layer *l);
+void nn_conv_prepare_kernels(const nn_layer *l, const nn_work *ws, float *kernels);
 /* conv2d over a batch: x [in_c][n][in_h][in_w] -> y [c][n][h][w]; post may be NULL. */
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post);
 /* dx may be NULL (first layer). Overwrites dweight and dbias. */
@@ -261,8 +268,8 @@ struct vx_net {
     int max_batch;  /* the batch buffers below hold this many samples */
     int reserved_training; /* ... and the gradients and saved values of training */
     float *acts;    /* one allocation for out/dout/aux of every layer */
-    float *winograd; /* one for every layer's winograd, valid when winograd_ready */
-    int winograd_ready;
+    float *kernels; /* room for every conv layer's nn_layer.kernels, valid when kernels_ready */
+    int kernels_ready;
     nn_work work;
     float in_mean, in_std; /* input normalisation: x = (value - mean) / std */
     /* input_norm=bands: one mean and deviation per input row (mel band) instead, in band_mean and

@@ -378,7 +378,7 @@ void vx_net_free(vx_net *net)
     free(net->work.thread);
     free(net->work.part);
     free(net->work.packed_weight);
-    free(net->winograd);
+    free(net->kernels);
     free(net->band_mean);
     free(net->band_std);
     for (int i = 0; i < net->nmeta; i++) {

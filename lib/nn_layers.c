@@ -521,21 +521,38 @@ static void direct_forward(const nn_layer *l, int n, const float *x, float *y, c
     }
 }
 
+size_t nn_conv_kernel_floats(const nn_layer *l)
+{
+    size_t direct = nn_gemm_packed_a_floats(l->c, (int)conv_rows(l));
+    size_t winograd = nn_winograd_fits(l) ? nn_winograd_packed_floats(l) : 0;
+    size_t most = direct > winograd ? direct : winograd;
+    return (most + 15) / 16 * 16;
+}
+
+void nn_conv_prepare_kernels(const nn_layer *l, const nn_work *ws, float *kernels)
+{
+    if (nn_conv_uses_winograd(l, ws))
+        nn_winograd_pack_kernels(l, ws, ws->packed_weight, kernels);
+    else
+        nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), kernels);
+}
+
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
-    if (nn_conv_uses_winograd(l, ws)) {
-        const float *kernels = post ? post->winograd : NULL;
-        if (!kernels) {
-            float *u = ws->packed_weight, *packed = u + NN_WINO_PLANES * (size_t)l->c * l->in_c;
-            nn_winograd_pack_kernels(l, ws, u, packed);
-            kernels = packed;
-        }
-        nn_winograd_forward(l, n, x, y, ws, kernels, post);
-        return;
+    const float *kernels = post ? post->kernels : NULL;
+    if (!kernels) {
+        /* Made ready once here rather than once per tile of every group's GEMM. The Winograd
+         * path transforms them into the scratch's start and packs them after. */
+        float *at = ws->packed_weight;
+        if (nn_conv_uses_winograd(l, ws))
+            at += NN_WINO_PLANES * (size_t)l->c * l->in_c;
+        nn_conv_prepare_kernels(l, ws, at);
+        kernels = at;
     }
-    /* Packed once here rather than once per tile of every group's GEMM. */
-    nn_gemm_pack_a(l->c, (int)conv_rows(l), l->weight, conv_rows(l), ws->packed_weight);
-    direct_forward(l, n, x, y, ws, ws->packed_weight, post);
+    if (nn_conv_uses_winograd(l, ws))
+        nn_winograd_forward(l, n, x, y, ws, kernels, post);
+    else
+        direct_forward(l, n, x, y, ws, kernels, post);
 }
 
 /* The input gradient of a stride-1 convolution is a convolution too: of dy, by the kernels turned

@@ -52,14 +52,14 @@ static void inference_outputs(const vx_net *net, int *written)
 typedef struct buffer_plan {
     size_t sizes[NN_MAX_LAYERS][4]; /* out, dout, aux, idx */
     size_t total, per_thread, part, packed;
-    size_t winograd; /* inference's transformed kernels of every Winograd layer */
+    size_t kernels; /* inference's kernels of every conv layer, made ready for its path */
 } buffer_plan;
 
 static void plan_buffers(const vx_net *net, int batch, int training, buffer_plan *bp)
 {
     bp->total = 0;
     bp->per_thread = NN_GEMM_PACK;
-    bp->part = bp->packed = bp->winograd = 0;
+    bp->part = bp->packed = bp->kernels = 0;
     int written[NN_MAX_LAYERS];
     inference_outputs(net, written);
     for (int i = 0; i < net->nlayers; i++) {
@@ -85,7 +85,7 @@ static void plan_buffers(const vx_net *net, int batch, int training, buffer_plan
             bp->per_thread = t > bp->per_thread ? t : bp->per_thread;
             bp->part = training && p > bp->part ? p : bp->part; /* weight-gradient partials: backward only */
             bp->packed = k > bp->packed ? k : bp->packed;
-            bp->winograd += nn_winograd_fits(l) ? nn_winograd_packed_floats(l) : 0;
+            bp->kernels += nn_conv_kernel_floats(l);
         }
     }
 }
@@ -119,7 +119,7 @@ int nn_net_check_memory(const vx_net *net, int batch, int training, size_t extra
             return vx_fail(err, "layer %d holds %zu values for a batch of %d, above 2^31", i, values, batch);
     }
     size_t params = 2 * net->nparams + extra_floats; /* parameters and gradients (and optimiser state) */
-    size_t work = bp.per_thread * (size_t)threads_now() + bp.part + bp.packed + bp.winograd;
+    size_t work = bp.per_thread * (size_t)threads_now() + bp.part + bp.packed + bp.kernels;
     size_t total = params + bp.total + work;
     if (total > memory_limit / sizeof(float))
         return vx_fail(err,
@@ -148,8 +148,8 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     float *thread = acts ? nn_aligned_alloc(per_thread * (size_t)nthreads, err) : NULL;
     float *partbuf = thread ? nn_aligned_alloc(part, err) : NULL;
     float *packbuf = partbuf ? nn_aligned_alloc(packed, err) : NULL;
-    float *winograd = packbuf ? nn_aligned_alloc(bp.winograd, err) : NULL;
-    if (!winograd) {
+    float *kernels = packbuf ? nn_aligned_alloc(bp.kernels, err) : NULL;
+    if (!kernels) {
         free(acts);
         free(thread);
         free(partbuf);
@@ -160,10 +160,10 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     free(net->work.thread);
     free(net->work.part);
     free(net->work.packed_weight);
-    free(net->winograd);
+    free(net->kernels);
     net->acts = acts;
-    net->winograd = winograd;
-    net->winograd_ready = 0;
+    net->kernels = kernels;
+    net->kernels_ready = 0;
     net->work = (nn_work){.nthreads = nthreads,
                           .per_thread = per_thread,
                           .thread = thread,
@@ -185,8 +185,8 @@ int nn_net_reserve(vx_net *net, int batch, int training, vx_error *err)
     }
     for (int i = 0; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
-        l->winograd = l->kind == NN_CONV && nn_winograd_fits(l) ? winograd : NULL;
-        winograd += l->winograd ? nn_winograd_packed_floats(l) : 0;
+        l->kernels = l->kind == NN_CONV ? kernels : NULL;
+        kernels += l->kernels ? nn_conv_kernel_floats(l) : 0;
     }
     net->max_batch = batch;
     net->reserved_training = training;
@@ -270,14 +270,13 @@ void nn_layer_backward(vx_net *net, int i, int n)
  * the batch's activations (a quarter of batch-64 inference time went to such passes). */
 static const float *inference_forward(vx_net *net, int n)
 {
-    /* Inference's kernels change only with training: transformed once for every batch after. */
-    if (!net->winograd_ready) {
-        for (int i = 1; i < net->nlayers; i++) {
-            nn_layer *l = &net->layer[i];
-            if (l->winograd && nn_conv_uses_winograd(l, &net->work))
-                nn_winograd_pack_kernels(l, &net->work, net->work.packed_weight, l->winograd);
-        }
-        net->winograd_ready = 1;
+    /* Inference's kernels change only with training: made ready once for every batch after (at
+     * batch 1 the prototype had spent 5% of its time packing the same weights again). */
+    if (!net->kernels_ready) {
+        for (int i = 1; i < net->nlayers; i++)
+            if (net->layer[i].kernels)
+                nn_conv_prepare_kernels(&net->layer[i], &net->work, net->layer[i].kernels);
+        net->kernels_ready = 1;
     }
     const float *x = net->layer[0].out;
     for (int i = 1; i < net->nlayers; i++) {
@@ -291,7 +290,7 @@ static const float *inference_forward(vx_net *net, int n)
         }
         nn_conv_post post;
         int last = inference_span(net, i, &post);
-        post.winograd = l->winograd;
+        post.kernels = l->kernels;
         nn_conv_forward(l, n, x, net->layer[last].out, &net->work, &post);
         x = net->layer[last].out;
         i = last;
@@ -303,7 +302,7 @@ const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed
 {
     if (!train)
         return inference_forward(net, n);
-    net->winograd_ready = 0; /* the kernels are about to be trained */
+    net->kernels_ready = 0; /* the kernels are about to be trained */
     for (int i = 1; i < net->nlayers; i++)
         nn_layer_forward(net, i, n, train, dropout_seed);
     return net->layer[net->nlayers - 1].out;
@@ -317,10 +316,10 @@ void nn_net_backward(vx_net *net, int n)
 }
 
 
-void nn_net_params_changed(vx_net *net) { net->winograd_ready = 0; }
+void nn_net_params_changed(vx_net *net) { net->kernels_ready = 0; }
 
 void vx_net_use_direct_conv(vx_net *net, int direct)
 {
     net->work.conv = direct ? NN_CONV_DIRECT : NN_CONV_BEST;
-    net->winograd_ready = 0;
+    net->kernels_ready = 0;
 }
