@@ -275,7 +275,9 @@ static void check_conv(tap *t, const char *line, int c, int h, int w, int n)
     vx_net_free(net);
 }
 
-static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
+/* levels > 0: the input takes only that many values, so that windows hold ties, which every
+ * path must break as the reference does (the first of the window's largest). */
+static void check_pool(tap *t, const char *line, int c, int h, int w, int n, int levels)
 {
     vx_net *net = one_layer(line, c, h, w, n);
     if (!net) {
@@ -286,6 +288,8 @@ static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
     size_t nx = (size_t)l->in_c * n * l->in_h * l->in_w, ny = (size_t)l->c * n * l->h * l->w;
     float *x = random_floats(nx), *dy = random_floats(ny), *y = random_floats(ny), *yr = random_floats(ny);
     float *dx = random_floats(nx), *dxr = random_floats(nx);
+    for (size_t i = 0; levels && i < nx; i++)
+        x[i] = floorf((x[i] + 1) * (float)levels / 2) / (float)levels;
     nn_pool_forward(l, n, x, y, l->idx);
     nn_pool_forward_ref(l, n, x, yr);
     nn_pool_backward(l, n, dy, dx, l->idx);
@@ -293,8 +297,8 @@ static void check_pool(tap *t, const char *line, int c, int h, int w, int n)
     double d1 = max_diff(y, yr, ny), d2 = max_diff(dx, dxr, nx);
     nn_pool_forward(l, n, x, yr, NULL); /* inference keeps no argmax: the same outputs, exactly */
     int same = memcmp(y, yr, ny * sizeof *y) == 0;
-    tap_ok(t, d1 < 1e-5 && d2 < 1e-5 && same, "pool '%s' on %dx%dx%d, batch %d: y %.2g dx %.2g, without argmax %s",
-           line, c, h, w, n, d1, d2, same ? "same" : "differs");
+    tap_ok(t, d1 < 1e-5 && d2 < 1e-5 && same, "pool '%s' on %dx%dx%d%s, batch %d: y %.2g dx %.2g, without argmax %s",
+           line, c, h, w, levels ? " with ties" : "", n, d1, d2, same ? "same" : "differs");
     free(x);
     free(dy);
     free(y);
@@ -543,7 +547,7 @@ int main(void)
                          {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}, {64, 64, 8, 8, 16},
                          {8, 8, 3, 4095, 1}}; /* the last: the widest tile row, F(4x4)'s largest chunk */
     int nwinograd = (int)(sizeof winograd / sizeof *winograd);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 4 + 1 + 2 * nwinograd + 1 + 4);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 5 + 4 + 1 + 2 * nwinograd + 1 + 4);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -581,13 +585,19 @@ int main(void)
         for (int i = 0; i < nwinograd; i++)
             check_winograd(&t, m, winograd[i][0], winograd[i][1], winograd[i][2], winograd[i][3], winograd[i][4]);
     check_winograd_cache(&t);
-    check_pool(&t, "maxpool 2", 3, 8, 8, 5);
-    check_pool(&t, "maxpool 2", 2, 7, 9, 3);
-    check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3);
-    check_pool(&t, "avgpool 2", 3, 7, 7, 4);
-    check_pool(&t, "avgpool 3 stride 1", 2, 6, 5, 2);
-    check_pool(&t, "maxpool 3 stride 1", 1, 5, 5, 2);
-    check_pool(&t, "gap", 4, 5, 3, 3);
+    check_pool(&t, "maxpool 2", 3, 8, 8, 5, 0);
+    check_pool(&t, "maxpool 2", 2, 7, 9, 3, 0);
+    check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3, 0);
+    check_pool(&t, "avgpool 2", 3, 7, 7, 4, 0);
+    check_pool(&t, "avgpool 3 stride 1", 2, 6, 5, 2, 0);
+    check_pool(&t, "maxpool 3 stride 1", 1, 5, 5, 2, 0);
+    check_pool(&t, "gap", 4, 5, 3, 3, 0);
+    /* 2x2 max pooling 16 outputs at a time: rows of 6, 16, 17 and 24, odd input rows, ties. */
+    check_pool(&t, "maxpool 2", 3, 12, 12, 4, 0);
+    check_pool(&t, "maxpool 2", 2, 32, 35, 2, 0);
+    check_pool(&t, "maxpool 2", 2, 9, 34, 3, 0);
+    check_pool(&t, "maxpool 2", 2, 48, 48, 2, 3);
+    check_pool(&t, "maxpool 2", 4, 12, 13, 3, 2);
     check_tiny_conv(&t);
     check_tiny_layers(&t);
     check_fused_inference(&t);
