@@ -585,19 +585,16 @@ int main(void)
         for (int i = 0; i < nwinograd; i++)
             check_winograd(&t, m, winograd[i][0], winograd[i][1], winograd[i][2], winograd[i][3], winograd[i][4]);
     check_winograd_cache(&t);
-    check_pool(&t, "maxpool 2", 3, 8, 8, 5, 0);
-    check_pool(&t, "maxpool 2", 2, 7, 9, 3, 0);
-    check_pool(&t, "maxpool 3 stride 2", 2, 9, 7, 3, 0);
-    check_pool(&t, "avgpool 2", 3, 7, 7, 4, 0);
-    check_pool(&t, "avgpool 3 stride 1", 2, 6, 5, 2, 0);
-    check_pool(&t, "maxpool 3 stride 1", 1, 5, 5, 2, 0);
-    check_pool(&t, "gap", 4, 5, 3, 3, 0);
-    /* 2x2 max pooling 16 outputs at a time: rows of 6, 16, 17 and 24, odd input rows, ties. */
-    check_pool(&t, "maxpool 2", 3, 12, 12, 4, 0);
-    check_pool(&t, "maxpool 2", 2, 32, 35, 2, 0);
-    check_pool(&t, "maxpool 2", 2, 9, 34, 3, 0);
-    check_pool(&t, "maxpool 2", 2, 48, 48, 2, 3);
-    check_pool(&t, "maxpool 2", 4, 12, 13, 3, 2);
+    /* Pooling; then 2x2 max pooling 16 outputs at a time: rows of 6, 16, 17 and 24, odd input
+     * rows, and inputs of 3 or 2 values, whose ties every path must break alike. */
+    struct { const char *line; int c, h, w, n, levels; } pools[] = {
+        {"maxpool 2", 3, 8, 8, 5, 0},          {"maxpool 2", 2, 7, 9, 3, 0},  {"maxpool 3 stride 2", 2, 9, 7, 3, 0},
+        {"avgpool 2", 3, 7, 7, 4, 0},          {"avgpool 3 stride 1", 2, 6, 5, 2, 0},
+        {"maxpool 3 stride 1", 1, 5, 5, 2, 0}, {"gap", 4, 5, 3, 3, 0},        {"maxpool 2", 3, 12, 12, 4, 0},
+        {"maxpool 2", 2, 32, 35, 2, 0},        {"maxpool 2", 2, 9, 34, 3, 0}, {"maxpool 2", 2, 48, 48, 2, 3},
+        {"maxpool 2", 4, 12, 13, 3, 2}};
+    for (size_t i = 0; i < sizeof pools / sizeof *pools; i++)
+        check_pool(&t, pools[i].line, pools[i].c, pools[i].h, pools[i].w, pools[i].n, pools[i].levels);
     check_tiny_conv(&t);
     check_tiny_layers(&t);
     check_fused_inference(&t);
