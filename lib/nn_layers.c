@@ -9,7 +9,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -230,8 +230,8 @@ static void run_span(int ox0, int len, int kx, int S, int P, int W, int *lo, int
  * of it; wider ones (none in the shipped nets) per row. */
 #define PACK_SPAN_K 16
 
-#ifdef __AVX512F__
-/* The panel rows of a stride-1 layer, two vectors each. A run's lanes are one masked load from
+#if defined(__AVX512F__) || defined(__AVX2__)
+/* The panel rows of a stride-1 layer, two vectors each (four with AVX2). A run's lanes are one masked load from
  * its input row, at an address moved back by the lanes before the run, so that they land in
  * place; lanes whose input is padding, and those of no run, are never loaded and stay zero. No
  * zero fill and no scalar tails: the plain copy loops below spent as long packing a prototype
@@ -245,8 +245,9 @@ static void pack_unit_stride(const im2col_source *src, int runs, const int *run_
     intptr_t plane = (intptr_t)src->n * H * W;
     int ch = p0 / (K * K), ky = p0 / K % K, kx = p0 % K;
     for (int k = 0; k < kc; k++, dst += NN_GEMM_NR) {
-        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
         intptr_t at = ch * plane + (intptr_t)ky * W + kx;
+#ifdef __AVX512F__
+        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
         for (int r = 0; r < runs; r++) {
             int iy = run_oy[r] + ky - P;
             if (iy < 0 || iy >= H)
@@ -258,6 +259,26 @@ static void pack_unit_stride(const im2col_source *src, int runs, const int *run_
         }
         _mm512_store_ps(dst, lo);
         _mm512_store_ps(dst + 16, hi);
+#else
+        /* Masked loads read zero in the lanes they leave, so the runs' disjoint lanes are or-ed. */
+        const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int r = 0; r < runs; r++) {
+            int iy = run_oy[r] + ky - P;
+            if (iy < 0 || iy >= H)
+                continue;
+            uintptr_t from = (uintptr_t)src->x + (uintptr_t)(row[r] + at) * sizeof(float);
+            for (int q = 0; q < 4; q++) {
+                int bits = (int)(lanes[r][kx] >> (8 * q) & 0xFF);
+                if (!bits)
+                    continue;
+                __m256i mask = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit);
+                v[q] = _mm256_or_ps(v[q], _mm256_maskload_ps((const float *)(from + 8 * q * sizeof(float)), mask));
+            }
+        }
+        for (int q = 0; q < 4; q++)
+            _mm256_store_ps(dst + 8 * q, v[q]);
+#endif
         if (++kx == K) {
             kx = 0;
             if (++ky == K)
@@ -296,7 +317,7 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                 span_lo[r][kx] = (unsigned char)lo;
                 span_hi[r][kx] = (unsigned char)hi;
             }
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
         _Static_assert(NN_GEMM_NR == 32, "a panel row is two vectors");
         if (S == 1 && spans && !src->plain) {
             intptr_t row[NN_GEMM_NR];
