@@ -78,6 +78,20 @@ static int conv_chunk(const nn_layer *l, int group)
     return m < (size_t)group ? (int)m : group;
 }
 
+/* Samples per GEMM in the forward pass, which never makes the im2col matrix: as many as keep the
+ * chunk's output within about a quarter of L2, so that the epilogue after it (bias, or batch norm
+ * and activation) finds it in cache; a first layer's 32 maps of 48x48 had been written for 25
+ * samples at a time, 7 MB, and read back from memory. Where one sample's output is already larger
+ * (the music net's first layer), the chunks stay as they were. The sums do not depend on it. */
+#define CONV_OUT_FLOATS ((size_t)1 << 16)
+static int forward_chunk(const nn_layer *l, int group)
+{
+    size_t m = CONV_OUT_FLOATS / ((size_t)l->c * conv_pixels(l));
+    if (m < 1)
+        return conv_chunk(l, group);
+    return m < (size_t)group ? (int)m : group;
+}
+
 /* Group g of G over n samples: [b0, b1). */
 static int groups_of(int n) { return n < NN_GROUPS ? n : NN_GROUPS; }
 static void group_range(int n, int g, int *b0, int *b1)
@@ -484,7 +498,7 @@ static void conv_forward_group(const nn_layer *l, int n, int b0, int b1, const f
                                const float *packed_weight, float *pack, const nn_conv_post *post)
 {
     size_t rows = conv_rows(l), ohw = conv_pixels(l);
-    int chunk = conv_chunk(l, b1 - b0);
+    int chunk = forward_chunk(l, b1 - b0);
     for (int b = b0; b < b1; b += chunk) {
         int m = b1 - b < chunk ? b1 - b : chunk;
         /* y[:, b:b+m] [c][m*ohw] = weight [c][rows] @ im2col [rows][m*ohw]; the tiling never changes a sum */
