@@ -245,9 +245,9 @@ static void run_span(int ox0, int len, int kx, int S, int P, int W, int *lo, int
 #define PACK_SPAN_K 16
 
 #if defined(__AVX512F__) || defined(__AVX2__)
-/* The panel rows of a stride-1 layer, two vectors each (four with AVX2). A run's lanes are one masked load from
- * its input row, at an address moved back by the lanes before the run, so that they land in
- * place; lanes whose input is padding, and those of no run, are never loaded and stay zero. No
+/* The panel rows of a stride-1 layer, two vectors each (four with AVX2). A run's lanes are one
+ * masked load from its input row, at an address moved back by the lanes before the run, so that
+ * they land in place; lanes whose input is padding, and those of no run, are never loaded and stay zero. No
  * zero fill and no scalar tails: the plain copy loops below spent as long packing a prototype
  * layer at batch 1 as the GEMM spent multiplying it. row[r]: run r's first input float for
  * channel 0, kernel row and column 0, less its first lane; lanes[r][kx]: the lanes it fills. */
@@ -332,7 +332,7 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                 span_hi[r][kx] = (unsigned char)hi;
             }
 #if defined(__AVX512F__) || defined(__AVX2__)
-        _Static_assert(NN_GEMM_NR == 32, "a panel row is two vectors");
+        _Static_assert(NN_GEMM_NR == 32, "a panel row is 32 lanes, the width of the lane masks");
         if (S == 1 && spans && !src->plain) {
             intptr_t row[NN_GEMM_NR];
             uint32_t lanes[NN_GEMM_NR][PACK_SPAN_K];
@@ -340,7 +340,8 @@ static void im2col_pack(const void *ctx, int j0, int nc, int p0, int kc, float *
                 row[r] = ((intptr_t)run_b[r] * H + run_oy[r] - P) * W + run_ox[r] - P - run_at[r];
                 for (int x = 0; x < K; x++) {
                     int first = run_at[r] + span_lo[r][x], end = run_at[r] + span_hi[r][x];
-                    lanes[r][x] = end > first ? (uint32_t)((((uint64_t)1 << end) - 1) & ~(((uint64_t)1 << first) - 1)) : 0;
+                    uint64_t below_end = ((uint64_t)1 << end) - 1, below_first = ((uint64_t)1 << first) - 1;
+                    lanes[r][x] = end > first ? (uint32_t)(below_end & ~below_first) : 0;
                 }
             }
             pack_unit_stride(src, runs, run_oy, row, (const uint32_t (*)[PACK_SPAN_K])lanes, p0, kc, dst);
@@ -763,9 +764,9 @@ static void max_pool2_row(const float *r0, const float *r1, int w, int32_t row, 
         __m512 v = _mm512_permutex2var_ps(a0, even, b0);
         __m512 c[3] = {_mm512_permutex2var_ps(a0, odd, b0), _mm512_permutex2var_ps(a1, even, b1),
                        _mm512_permutex2var_ps(a1, odd, b1)};
-        __m512i at = _mm512_add_epi32(_mm512_set1_epi32(row + 2 * ox), _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1));
+        /* each window's first index, then the others' offsets from it, in the scalar order */
+        __m512i first = _mm512_add_epi32(_mm512_set1_epi32(row + 2 * ox), even), at = first;
         __m512i step[3] = {_mm512_set1_epi32(1), _mm512_set1_epi32(in_w), _mm512_set1_epi32(in_w + 1)};
-        __m512i first = at;
         for (int i = 0; i < 3; i++) {
             __mmask16 more = _mm512_cmp_ps_mask(c[i], v, _CMP_GT_OQ);
             v = _mm512_mask_mov_ps(v, more, c[i]);
