@@ -36,7 +36,7 @@ matches() {
 }
 
 declare -A count=([Q1]=0 [Q2]=0 [Q3]=0 [Q4]=0)
-ambiguous=0 silent=0 total=0 rows=
+ambiguous=0 silent=0 unreadable=0 total=0 rows=
 while IFS= read -r path; do
     [ -n "$path" ] || continue
     total=$((total + 1))
@@ -50,10 +50,15 @@ while IFS= read -r path; do
         echo "library-moods.sh: ambiguous, left out: $path ($(cut -f2 <<<"$found" | tr '\n' ' '))" >&2
         continue
     fi
-    peak=$(sox "$path" -n stat 2>&1 | awk '/^Maximum amplitude/ { print $3 }')
-    if [ -z "$peak" ] || awk -v p="$peak" 'BEGIN { exit !(p < 0.001) }'; then
+    peak=$(sox "$path" -n stat 2>&1 | awk '/^Maximum amplitude/ { print $3 }') || peak=
+    if [ -z "$peak" ]; then
+        unreadable=$((unreadable + 1))
+        echo "library-moods.sh: sox cannot read it, left out: $path" >&2
+        continue
+    fi
+    if awk -v p="$peak" 'BEGIN { exit !(p < 0.001) }'; then
         silent=$((silent + 1))
-        echo "library-moods.sh: silent (peak ${peak:-not read}), left out: $path" >&2
+        echo "library-moods.sh: silent (peak $peak), left out: $path" >&2
         continue
     fi
     count[$quads]=$((count[$quads] + 1))
@@ -68,8 +73,9 @@ printf '# Q4 (calm): calm peaceful menu ambient rest sleep dream serene quiet si
 printf '# forms). Whole words only; titles naming two quadrants are left out, and silent tracks (peak\n'
 printf '# below -60 dBFS, which vx-embed skips).\n'
 
-printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous and %d silent left out.\n' \
-    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous" "$silent"
+printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous and %d silent left out%s.\n' \
+    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous" "$silent" \
+    "$([ "$unreadable" = 0 ] || echo ", $unreadable unreadable")"
 printf '%s' "$rows"
 
-echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous and $silent silent left out" >&2
+echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous and $silent silent left out$([ "$unreadable" = 0 ] || echo ", $unreadable unreadable")" >&2
