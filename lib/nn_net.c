@@ -60,17 +60,21 @@ static void plan_buffers(const vx_net *net, int batch, int training, buffer_plan
     bp->total = 0;
     bp->per_thread = NN_GEMM_PACK;
     bp->part = bp->packed = bp->kernels = 0;
-    int written[NN_MAX_LAYERS];
+    int written[NN_MAX_LAYERS], learns = 0;
     inference_outputs(net, written);
     for (int i = 0; i < net->nlayers; i++) {
         const nn_layer *l = &net->layer[i];
+        learns |= l->weight != NULL;
         size_t out = (size_t)l->c * batch * l->h * l->w, in = (size_t)l->in_c * batch * l->in_h * l->in_w;
         size_t *sizes = bp->sizes[i];
         /* Inference keeps no gradients, no dropout masks, no normalised BN inputs and no outputs of
          * fused layers: at batch 64 those are most of the memory, and zeroing it cost more than
          * the network. */
         sizes[0] = training || written[i] ? out : 0;
-        sizes[1] = i > 0 && training ? out : 0;
+        /* An output gradient only where some layer at or below has weights to learn (and below
+         * the softmax, where the loss puts it): the verifier's convolution after its average
+         * pooling had computed an input gradient that nothing read. */
+        sizes[1] = i > 0 && training && (learns || i == net->nlayers - 2) ? out : 0;
         size_t saved = l->kind == NN_BN || l->kind == NN_DROPOUT ? out : l->kind == NN_DENSE ? in : 0;
         sizes[2] = training ? saved : 0;
         sizes[2] += l->kind == NN_DENSE ? in : 0; /* the flattened input */
@@ -239,7 +243,7 @@ void nn_layer_backward(vx_net *net, int i, int n)
 {
     nn_layer *l = &net->layer[i];
     const nn_layer *prev = &net->layer[i - 1];
-    float *dx = prev->dout; /* NULL below the first layer: no input gradient needed */
+    float *dx = prev->dout; /* NULL where no layer below learns: no input gradient needed */
     size_t count = layer_count(l, n);
     switch (l->kind) {
     case NN_CONV: nn_conv_backward(l, n, prev->out, l->dout, dx, &net->work); break;

@@ -53,8 +53,8 @@ static double gemm_peak(int N, int reps, sgemm_fn *blas)
 }
 
 /* Multiply-adds of layer i for n samples, forward; backward is twice that (input and weight
- * gradients), or once for the first layer, which has no input gradient. Other layers move memory
- * and are given no FLOPs. */
+ * gradients), or once where no layer below learns and there is no input gradient. Other layers
+ * move memory and are given no FLOPs. */
 static double layer_flops(const nn_layer *l, int n)
 {
     if (l->kind == NN_CONV)
@@ -103,7 +103,8 @@ static int bench_arch(const char *path, int batch, int reps, double peak)
     /* Backward's gradients are random: only their cost matters here. */
     for (int i = 1; i < net->nlayers; i++) {
         nn_layer *l = &net->layer[i];
-        fill(l->dout, (size_t)l->c * batch * l->h * l->w, 200 + (uint64_t)i);
+        if (l->dout)
+            fill(l->dout, (size_t)l->c * batch * l->h * l->w, 200 + (uint64_t)i);
     }
     printf("\n%s, batch %d, best of %d\n", path, batch, reps);
     printf("%-3s %-9s %-14s %9s %9s %8s %8s %7s %7s\n", "#", "layer", "output", "fwd ms", "bwd ms", "fwd GF/s",
@@ -121,7 +122,7 @@ static int bench_arch(const char *path, int batch, int reps, double peak)
             best_f = t1 - t0 < best_f ? t1 - t0 : best_f;
             best_b = t2 - t1 < best_b ? t2 - t1 : best_b;
         }
-        double ff = layer_flops(l, batch), fb = ff * (i == 1 ? 1 : 2);
+        double ff = layer_flops(l, batch), fb = ff * (net->layer[i - 1].dout ? 2 : 1);
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%dx%d", l->c, l->h, l->w);
         printf("%-3d %-9s %-14s %9.3f %9.3f", i, kind_name(l->kind), shape, 1e3 * best_f, 1e3 * best_b);
