@@ -151,12 +151,21 @@ typedef struct nn_work {
     int wino_tile; /* 0: Winograd's tile by the layer's shape (nn_winograd_tile); 2 or 4: that one
                       everywhere (tests), set before the network's first batch */
 } nn_work;
+/* Group g of the nn_groups(n) fixed groups of n samples: [b0, b1). */
+static inline int nn_groups(int n) { return n < NN_GROUPS ? n : NN_GROUPS; }
+static inline void nn_group_range(int n, int g, int *b0, int *b1)
+{
+    *b0 = (int)((long)g * n / nn_groups(n));
+    *b1 = (int)((long)(g + 1) * n / nn_groups(n));
+}
 /* Floats a conv layer needs per thread, for its group partials and for its packed weight. */
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed);
 /* The calling thread's number, and the threads of a region using ws's per-thread scratch: as many
  * as allowed, no more than it has slices. */
 int nn_thread_id(void);
 int nn_team_size(const nn_work *ws);
+/* The calling thread's slice of ws's scratch, per_thread floats, 64-byte aligned. */
+float *nn_thread_scratch(const nn_work *ws);
 
 /* What inference applies to a convolution's output while it is still in cache, instead of in
  * passes of their own: batch norm with its running statistics, then an activation. Either may be
@@ -182,6 +191,20 @@ void nn_conv_backward_ref(const nn_layer *l, int n, const float *x, const float 
 void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t count, float *y,
                       const nn_conv_post *post);
 float nn_conv_bias_gradient(const nn_layer *l, int n, const float *dy, int oc);
+
+/* 3x3 stride-1 convolutions of one input plane (a first layer), computed from padded copies of
+ * its rows rather than by im2col and the GEMM, with AVX-512 unless ws->conv is NN_CONV_DIRECT. The forward
+ * pass's floats are the direct path's; plain: the loops without vectors, for tests (the same
+ * floats). The weight gradient overwrites dweight and dbias, through ws->part (NN_GROUPS * c * 10
+ * floats, nn_plane_part_floats); each thread's scratch takes nn_plane_scratch_floats, within
+ * NN_GEMM_PACK. */
+int nn_plane_fits(const nn_layer *l);
+int nn_conv_uses_plane(const nn_layer *l, const nn_work *ws);
+size_t nn_plane_scratch_floats(const nn_layer *l);
+size_t nn_plane_part_floats(const nn_layer *l);
+void nn_plane_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post,
+                      int plain);
+void nn_plane_weight_gradient(const nn_layer *l, int n, const float *x, const float *dy, const nn_work *ws, int plain);
 
 /* Winograd F(2x2,3x3) and F(4x4,3x3) for the convolutions they fit (3x3, stride 1, 'same', at
  * least 8 input channels), which nn_conv_forward and nn_conv_backward hand to them as ws->conv

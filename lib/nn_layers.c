@@ -92,19 +92,10 @@ static int forward_chunk(const nn_layer *l, int group)
     return m < (size_t)group ? (int)m : group;
 }
 
-/* Group g of G over n samples: [b0, b1). */
-static int groups_of(int n) { return n < NN_GROUPS ? n : NN_GROUPS; }
-static void group_range(int n, int g, int *b0, int *b1)
-{
-    int G = groups_of(n);
-    *b0 = (int)((long)g * n / G);
-    *b1 = (int)((long)(g + 1) * n / G);
-}
-
 /* The direct path's scratch: the GEMM's packing, then im2col and its gradient (backward). */
 static size_t direct_work(const nn_layer *l, int n, size_t *part, size_t *packed)
 {
-    int gmax = (n + groups_of(n) - 1) / groups_of(n);
+    int gmax = (n + nn_groups(n) - 1) / nn_groups(n);
     size_t col = conv_rows(l) * conv_pixels(l) * (size_t)conv_chunk(l, gmax);
     col = (col + 15) / 16 * 16; /* keep every buffer 64-byte aligned */
     *part = (size_t)NN_GROUPS * l->c * conv_rows(l);
@@ -118,6 +109,8 @@ static size_t direct_work(const nn_layer *l, int n, size_t *part, size_t *packed
 size_t nn_conv_work(const nn_layer *l, int n, size_t *part, size_t *packed)
 {
     size_t t = direct_work(l, n, part, packed);
+    if (nn_plane_fits(l) && nn_plane_part_floats(l) > *part)
+        *part = nn_plane_part_floats(l);
     if (!nn_winograd_fits(l))
         return t;
     size_t wpart, wpacked, w = nn_winograd_work(l, &wpart, &wpacked);
@@ -491,7 +484,7 @@ void nn_conv_epilogue(const nn_layer *l, int n, int b, size_t first, size_t coun
 }
 
 /* Each thread's slice of the scratch: the GEMM's packing, then (backward) im2col and its gradient. */
-static float *thread_pack(const nn_work *ws) { return ws->thread + (size_t)nn_thread_id() * ws->per_thread; }
+float *nn_thread_scratch(const nn_work *ws) { return ws->thread + (size_t)nn_thread_id() * ws->per_thread; }
 
 /* Samples [b0, b1) of a convolution's forward pass on the calling thread, the weight packed for
  * the GEMM beforehand; bias and post after, unless the layer has no bias (an input gradient). */
@@ -538,7 +531,7 @@ static void direct_forward(const nn_layer *l, int n, const float *x, float *y, c
                     nn_gemm_b_packer packer = {im2col_pack, &src};
                     nn_gemm_serial_packer(l->c, (int)cols, (int)conv_rows(l), packed_weight, &packer, 0,
                                           y + (size_t)b * ohw + (size_t)oy0 * l->w, (size_t)n * ohw,
-                                          thread_pack(ws));
+                                          nn_thread_scratch(ws));
                     if (l->bias)
                         nn_conv_epilogue(l, n, b, (size_t)oy0 * l->w, cols, y, post);
                 }
@@ -547,13 +540,13 @@ static void direct_forward(const nn_layer *l, int n, const float *x, float *y, c
         return;
     }
     /* num_threads: each thread owns one slice of the scratch, sized when the batch was reserved. */
-    int G = groups_of(n);
+    int G = nn_groups(n);
     NN_PRAGMA(omp parallel for schedule(dynamic) num_threads(team) default(none)
               shared(G, l, n, x, y, ws, packed_weight, post))
     for (int g = 0; g < G; g++) {
         int b0, b1;
-        group_range(n, g, &b0, &b1);
-        conv_forward_group(l, n, b0, b1, x, y, packed_weight, thread_pack(ws), post);
+        nn_group_range(n, g, &b0, &b1);
+        conv_forward_group(l, n, b0, b1, x, y, packed_weight, nn_thread_scratch(ws), post);
     }
 }
 
@@ -575,6 +568,10 @@ void nn_conv_prepare_kernels(const nn_layer *l, const nn_work *ws, float *kernel
 
 void nn_conv_forward(const nn_layer *l, int n, const float *x, float *y, const nn_work *ws, const nn_conv_post *post)
 {
+    if (nn_conv_uses_plane(l, ws)) {
+        nn_plane_forward(l, n, x, y, ws, post, 0);
+        return;
+    }
     const float *kernels = post ? post->kernels : NULL;
     if (!kernels) {
         /* Made ready once here rather than once per tile of every group's GEMM. The Winograd
@@ -606,8 +603,23 @@ static nn_layer input_gradient_layer(const nn_layer *l, float *rotated)
                       .in_w = l->w, .k = K, .stride = 1, .pad = K - 1 - l->pad, .weight = rotated};
 }
 
+/* The input gradient of a stride-1 layer, as the convolution input_gradient_layer makes, by the
+ * direct path; ws->part is taken for the turned kernels. */
+static void input_gradient_by_convolution(const nn_layer *l, int n, const float *dy, float *dx, const nn_work *ws)
+{
+    nn_layer t = input_gradient_layer(l, ws->part);
+    nn_gemm_pack_a(t.c, (int)conv_rows(&t), t.weight, conv_rows(&t), ws->packed_weight);
+    direct_forward(&t, n, dy, dx, ws, ws->packed_weight, NULL);
+}
+
 void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy, float *dx, const nn_work *ws)
 {
+    if (nn_conv_uses_plane(l, ws)) {
+        nn_plane_weight_gradient(l, n, x, dy, ws, 0);
+        if (dx)
+            input_gradient_by_convolution(l, n, dy, dx, ws);
+        return;
+    }
     if (nn_conv_uses_winograd(l, ws)) {
         nn_winograd_backward(l, n, x, dy, dx, ws);
         return;
@@ -618,16 +630,16 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
     size_t rows = conv_rows(l), ohw = conv_pixels(l), part, packed;
     size_t colsize = (direct_work(l, n, &part, &packed) - NN_GEMM_PACK) / 2;
     size_t nweight = (size_t)l->c * rows;
-    int G = groups_of(n), swapped = rows < (size_t)l->c;
+    int G = nn_groups(n), swapped = rows < (size_t)l->c;
     NN_PRAGMA(omp parallel num_threads(nn_team_size(ws)) default(none)
               shared(G, l, n, x, dy, dcol_dx, ws, rows, ohw, colsize, nweight, swapped))
     {
         NN_PRAGMA(omp for schedule(dynamic))
         for (int g = 0; g < G; g++) {
-            float *pack = thread_pack(ws), *col = pack + NN_GEMM_PACK, *dcol = col + colsize;
+            float *pack = nn_thread_scratch(ws), *col = pack + NN_GEMM_PACK, *dcol = col + colsize;
             float *dw = ws->part + (size_t)g * nweight; /* this group's weight gradient [c][rows] (or [rows][c]) */
             int b0, b1;
-            group_range(n, g, &b0, &b1);
+            nn_group_range(n, g, &b0, &b1);
             int chunk = conv_chunk(l, b1 - b0);
             for (int b = b0; b < b1; b += chunk) {
                 int m = b1 - b < chunk ? b1 - b : chunk;
@@ -663,11 +675,8 @@ void nn_conv_backward(const nn_layer *l, int n, const float *x, const float *dy,
         for (int oc = 0; oc < l->c; oc++)
             l->dbias[oc] = nn_conv_bias_gradient(l, n, dy, oc);
     }
-    if (transposed) { /* the partials are spent: their room takes the turned kernels */
-        nn_layer t = input_gradient_layer(l, ws->part);
-        nn_gemm_pack_a(t.c, (int)conv_rows(&t), t.weight, conv_rows(&t), ws->packed_weight);
-        direct_forward(&t, n, dy, dx, ws, ws->packed_weight, NULL);
-    }
+    if (transposed) /* the partials are spent: their room takes the turned kernels */
+        input_gradient_by_convolution(l, n, dy, dx, ws);
 }
 
 /* Input value at (c, b, iy, ix) or 0 in the padding. */

@@ -554,7 +554,7 @@ static void convolve_chunk(wino_tiling t, int cin, int cout, int n, int H, int W
 static void scratch(const nn_layer *l, const nn_work *ws, float **v, float **m, float **pack)
 {
     size_t cf = chunk_floats(l);
-    *v = ws->thread + (size_t)nn_thread_id() * ws->per_thread;
+    *v = nn_thread_scratch(ws);
     *m = *v + cf;
     *pack = *m + cf;
 }

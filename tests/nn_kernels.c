@@ -386,6 +386,107 @@ static void check_winograd(tap *t, int m, int cin, int cout, int h, int w, int n
     vx_net_free(net);
 }
 
+/* A one-plane 3x3 layer (nn_plane.c): its forward pass the same floats as the im2col path's and
+ * as its own plain loops, whatever the threads; its weight gradient the same floats on 1 and 2
+ * threads and by the plain loops, within the direct path's tolerance of the reference. Shapes:
+ * single pixels, rows shorter and longer than a vector, odd widths whose vectors run across
+ * rows, batch 1 (bands split between threads), outputs large enough to be streamed past the
+ * caches (the last two), and a plane too tall for one block of the weight gradient. */
+/* Errors relative to the reference's largest magnitude, as for Winograd. The weight gradient's
+ * grows with the terms it sums, zero-mean and cancelling: 6e-8 on 2 samples of 5x3, 1.1e-5 on 64
+ * of 48x48 (147,456 terms), as the direct path's. */
+#define PLANE_BOUND 3e-5
+static void check_plane(tap *t, int c, int h, int w, int n, const char *padding)
+{
+    char line[64];
+    snprintf(line, sizeof line, "conv %d 3 %s", c, padding);
+    vx_net *net = one_layer(line, 1, h, w, n);
+    nn_layer *l = net ? &net->layer[1] : NULL;
+    if (!net || !nn_plane_fits(l)) {
+        tap_ok(t, 0, "plane %s on 1x%dx%d: not a one-plane layer", line, h, w);
+        vx_net_free(net);
+        return;
+    }
+    int planed = nn_conv_uses_plane(l, &net->work);
+    size_t nx = (size_t)n * h * w, ny = (size_t)c * n * l->h * l->w, nw = (size_t)c * 9, ng = nw + (size_t)c;
+    float *x = random_floats(nx), *dy = random_floats(ny);
+    float *y[4], *g[4]; /* plane on 2 threads, on 1, plain; then the direct path and the reference */
+    for (int k = 0; k < 4; k++) {
+        y[k] = random_floats(ny);
+        g[k] = random_floats(ng);
+    }
+#ifdef _OPENMP
+    int threads_before = omp_get_max_threads();
+#endif
+    for (int k = 0; k < 3; k++) {
+        vx_set_threads(k == 1 ? 1 : 2);
+        if (k < 2) {
+            nn_conv_forward(l, n, x, y[k], &net->work, NULL);
+            nn_conv_backward(l, n, x, dy, NULL, &net->work);
+        } else {
+            nn_plane_forward(l, n, x, y[k], &net->work, NULL, 1);
+            nn_plane_weight_gradient(l, n, x, dy, &net->work, 1);
+        }
+        memcpy(g[k], l->dweight, nw * sizeof(float));
+        memcpy(g[k] + nw, l->dbias, (size_t)c * sizeof(float));
+    }
+#ifdef _OPENMP
+    vx_set_threads(threads_before);
+#endif
+    net->work.conv = NN_CONV_DIRECT;
+    nn_conv_forward(l, n, x, y[3], &net->work, NULL);
+    nn_conv_backward(l, n, x, dy, NULL, &net->work);
+    memcpy(g[3], l->dweight, nw * sizeof(float));
+    memcpy(g[3] + nw, l->dbias, (size_t)c * sizeof(float));
+    float *yr = random_floats(ny);
+    nn_conv_forward_ref(l, n, x, yr);
+    nn_conv_backward_ref(l, n, x, dy, NULL);
+    int same_y = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(y[0], y[2], ny * sizeof(float)) &&
+                 !memcmp(y[0], y[3], ny * sizeof(float));
+    /* (without AVX-512 the layer goes by im2col and the GEMM, whose sums the plain loops do not follow) */
+    int same_g = !memcmp(g[0], g[1], ng * sizeof(float)) &&
+                 (!planed || !memcmp(g[0], g[2], ng * sizeof(float)));
+    double ey = rel_diff(y[0], yr, ny), ew = rel_diff(g[0], l->dweight, nw), eb = rel_diff(g[0] + nw, l->dbias, (size_t)c);
+    double direct = fmax(rel_diff(g[3], l->dweight, nw), rel_diff(g[3] + nw, l->dbias, (size_t)c));
+    tap_ok(t, same_y && same_g && ey < PLANE_BOUND && ew < PLANE_BOUND && eb < PLANE_BOUND,
+           "plane %s on 1x%dx%d, batch %d: y %s the im2col path's, the plain loops' and 1 thread's; dw, db %s on 1 "
+           "and 2 threads and plain; relative error y %.2g dw %.2g db %.2g (direct path's dw, db %.2g)",
+           line, h, w, n, same_y ? "is" : "differs from", same_g ? "the same" : "differ", ey, ew, eb, direct);
+    for (int k = 0; k < 4; k++) {
+        free(y[k]);
+        free(g[k]);
+    }
+    free(x);
+    free(dy);
+    free(yr);
+    vx_net_free(net);
+}
+
+/* Inference with a one-plane first layer fused with batch norm and an activation: the same bytes
+ * as with the im2col path (--direct-conv), at batch 1 and 7. */
+static void check_plane_inference(tap *t)
+{
+    vx_error err;
+    vx_net *net = vx_net_create("input 1 13 21\nconv 6 3 same\nbn\nrelu\nmaxpool 2\nconv 4 3 same\ngap\nsoftmax 3\n", 3, &err);
+    enum { N = 7 };
+    float x[N * 13 * 21], p[2][2][N * 3] = {{{0}}}; /* [im2col path][batch 1, batch N] */
+    int ok = net != NULL;
+    for (size_t i = 0; ok && i < net->nparams; i++)
+        net->params[i] = (nn_uniform(&rng) * 2 - 1) * 0.5f;
+    for (int c = 0; ok && c < 6; c++)
+        net->layer[2].run_var[c] = 0.5f + nn_uniform(&rng);
+    for (int i = 0; i < N * 13 * 21; i++)
+        x[i] = nn_uniform(&rng);
+    for (int direct = 0; ok && direct < 2; direct++) {
+        vx_net_use_direct_conv(net, direct);
+        ok = vx_net_predict(net, x, 1, p[direct][0], &err) == 0 && vx_net_predict(net, x, N, p[direct][1], &err) == 0;
+    }
+    tap_ok(t, ok && !memcmp(p[0], p[1], sizeof p[0]) && p[0][0][0] > 0.0f,
+           "one-plane layer fused with bn and relu at batch 1 and %d: the same bytes as the im2col path (%.6f %.6f)", N,
+           ok ? p[0][1][0] : 0.0, ok ? p[1][1][0] : 0.0);
+    vx_net_free(net);
+}
+
 /* Inference keeps each Winograd layer's transformed kernels between batches, renews them when the
  * weights change (nn_net_params_changed), and --direct-conv leaves them aside. */
 static void check_winograd_cache(tap *t)
@@ -547,7 +648,7 @@ int main(void)
                          {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}, {64, 64, 8, 8, 16},
                          {8, 8, 3, 4095, 1}}; /* the last: the widest tile row, F(4x4)'s largest chunk */
     int nwinograd = (int)(sizeof winograd / sizeof *winograd);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 5 + 4 + 1 + 2 * nwinograd + 1 + 4);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 5 + 4 + 1 + 2 * nwinograd + 1 + 10 + 1 + 4);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -585,6 +686,13 @@ int main(void)
         for (int i = 0; i < nwinograd; i++)
             check_winograd(&t, m, winograd[i][0], winograd[i][1], winograd[i][2], winograd[i][3], winograd[i][4]);
     check_winograd_cache(&t);
+    struct { int c, h, w, n; const char *padding; } planes[] = {
+        {1, 1, 1, 1, "same"},     {3, 5, 7, 2, "valid"},   {4, 9, 17, 3, "same"},     {5, 13, 16, 1, "same"},
+        {2, 7, 129, 1, "same"},   {7, 3, 40, 9, "valid"},  {33, 24, 24, 10, "same"},  {2, 400, 129, 2, "same"},
+        {16, 96, 129, 12, "same"}, {32, 48, 48, 64, "same"}};
+    for (size_t i = 0; i < sizeof planes / sizeof *planes; i++)
+        check_plane(&t, planes[i].c, planes[i].h, planes[i].w, planes[i].n, planes[i].padding);
+    check_plane_inference(&t);
     /* Pooling; then 2x2 max pooling 16 outputs at a time: rows of 6, 16, 17 and 24, odd input
      * rows, and inputs of 3 or 2 values, whose ties every path must break alike. */
     struct { const char *line; int c, h, w, n, levels; } pools[] = {
