@@ -213,8 +213,8 @@ void nn_plane_weight_gradient(const nn_layer *l, int n, const float *x, const fl
 int nn_winograd_fits(const nn_layer *l);
 /* The output tile's side, 2 or 4: the one with fewer multiplies on the layer's map. */
 int nn_winograd_tile(const nn_layer *l);
-/* Values of the largest transformed tile (F(4x4,3x3)'s 6x6), one GEMM each. */
-#define NN_WINO_PLANES 36
+/* Values of the largest transformed tile (F(6x6,3x3)'s 8x8), one GEMM each. */
+#define NN_WINO_PLANES 64
 /* It fits and the layer is large enough for it to be the faster (make bench-layers); and whether
  * the convolution at l runs by it under ws's choice. */
 int nn_winograd_pays(const nn_layer *l);

@@ -63,19 +63,33 @@ static wino_tiling tiling(const nn_layer *l, int m)
 /* Multiplies per channel pair of a tiling, clipped tiles counted whole. */
 static size_t tiling_products(wino_tiling t) { return (size_t)t.planes * t.th * t.tw; }
 
+/* F(6x6,3x3) only on layers of up to this many channels in and out: on wider ones its 64 planes of
+ * transformed kernels cost more than its fewer products save. bench-layers, 2 threads, forward +
+ * backward ms at batch 64, best of three, F(6x6) against the smaller tile's best: the face net's
+ * 24x24 layers 14.8 against 19.7 (32 -> 64 channels) and 23.1 against 28.7 (64 -> 64), the
+ * verifier's 12x12 and 6x6 1.9 against 2.1 and 1.6 against 2.3, the prototype's 6x6 1.1 against
+ * 1.3; but its 256-channel 6x6 ones 44.8 against 37.0, the music net's 128-channel 12x16 one 36.8
+ * against 30.1. */
+#define WINO6_MAX_CHANNELS 64
+
+static int max_channels(const nn_layer *l) { return l->c > l->in_c ? l->c : l->in_c; }
+
 int nn_winograd_tile(const nn_layer *l)
 {
-    /* The larger tile makes fewer products on every map but those of 2 mod 4 sides up to 6, where
-     * its clipped tiles waste what it saves (6x6: 4 tiles of 36 against 9 of 16). */
-    return tiling_products(tiling(l, 4)) < tiling_products(tiling(l, 2)) ? 4 : 2;
+    /* The tile with the fewest products, clipped tiles counted whole (6x6: F(6x6)'s one tile of 64
+     * against F(2x2)'s 9 of 16 and F(4x4)'s 4 of 36); the smaller on a tie. */
+    int best = 2;
+    for (int m = 4; m <= 6; m += 2)
+        if ((m < 6 || max_channels(l) <= WINO6_MAX_CHANNELS) && tiling_products(tiling(l, m)) < tiling_products(tiling(l, best)))
+            best = m;
+    return best;
 }
 
 static wino_tiling tiling_for(const nn_layer *l, const nn_work *ws)
 {
-    return tiling(l, ws->wino_tile == 2 || ws->wino_tile == 4 ? ws->wino_tile : nn_winograd_tile(l));
+    int m = ws->wino_tile;
+    return tiling(l, m == 2 || m == 4 || m == 6 ? m : nn_winograd_tile(l));
 }
-
-static int max_channels(const nn_layer *l) { return l->c > l->in_c ? l->c : l->in_c; }
 
 /* Tile rows in one chunk: at least one. */
 static int chunk_rows(const nn_layer *l, wino_tiling t)
@@ -94,11 +108,15 @@ static size_t tiling_chunk_floats(const nn_layer *l, wino_tiling t)
     return (f + 15) / 16 * 16;
 }
 
-/* Room for either tiling, so that a test may choose one (ws->wino_tile) after the planning. */
+/* Room for any tiling, so that a test may choose one (ws->wino_tile) after the planning. */
 static size_t chunk_floats(const nn_layer *l)
 {
-    size_t f2 = tiling_chunk_floats(l, tiling(l, 2)), f4 = tiling_chunk_floats(l, tiling(l, 4));
-    return f2 > f4 ? f2 : f4;
+    size_t most = 0;
+    for (int m = 2; m <= 6; m += 2) {
+        size_t f = tiling_chunk_floats(l, tiling(l, m));
+        most = f > most ? f : most;
+    }
+    return most;
 }
 
 size_t nn_winograd_packed_floats(const nn_layer *l)
@@ -159,13 +177,17 @@ static size_t tile_pitch(size_t tiles) { return (tiles + 15) / 16 * 16 + 16; }
 /* The most tiles in a chunk: WINO_CHUNK_FLOATS over the fewest channels, or one tile row of the
  * widest map when a row alone is more. The transforms keep up to 72 rows of them (F(4x4)'s input:
  * the gathered 6x6 tiles and d B) in the GEMM's packing buffer, F(2x2)'s at most 32. */
+#define WINO6_TILES 1024
 #define WINO4_TILES 1024
 #define WINO2_TILES 2048
+_Static_assert(WINO_CHUNK_FLOATS / (64 * WINO_MIN_CHANNELS) <= WINO6_TILES && WINO_MAX_WIDTH / 6 <= WINO6_TILES,
+               "an F(6x6) chunk holds at most WINO6_TILES tiles");
 _Static_assert(WINO_CHUNK_FLOATS / (36 * WINO_MIN_CHANNELS) <= WINO4_TILES && WINO_MAX_WIDTH / 4 <= WINO4_TILES,
                "an F(4x4) chunk holds at most WINO4_TILES tiles");
 _Static_assert(WINO_CHUNK_FLOATS / (16 * WINO_MIN_CHANNELS) <= WINO2_TILES && WINO_MAX_WIDTH / 2 <= WINO2_TILES,
                "an F(2x2) chunk holds at most WINO2_TILES tiles");
-_Static_assert(72 * (WINO4_TILES + 32) <= NN_GEMM_PACK && 32 * (WINO2_TILES + 32) <= NN_GEMM_PACK,
+_Static_assert(128 * (WINO6_TILES + 32) <= NN_GEMM_PACK && 72 * (WINO4_TILES + 32) <= NN_GEMM_PACK &&
+                   32 * (WINO2_TILES + 32) <= NN_GEMM_PACK,
                "a chunk's tiles fit the packing buffer");
 
 /* The chunk's tiles of side `side` of one channel's maps y [n][H][W], gathered into o (the parts
@@ -222,27 +244,30 @@ static inline __attribute__((always_inline)) void move_tiles(int scatter, float 
     {                                                                                                      \
         move_tiles(scatter, y, H, W, tw, ch, side, step, off, o, ds);                                      \
     }
+TILE_MOVER(gather_input8, 0, 8, 6, -1)
 TILE_MOVER(gather_input6, 0, 6, 4, -1)
 TILE_MOVER(gather_input4, 0, 4, 2, -1)
+TILE_MOVER(gather_output6, 0, 6, 6, 0)
 TILE_MOVER(gather_output4, 0, 4, 4, 0)
 TILE_MOVER(gather_output2, 0, 2, 2, 0)
+TILE_MOVER(scatter_output6, 1, 6, 6, 0)
 TILE_MOVER(scatter_output4, 1, 4, 4, 0)
 TILE_MOVER(scatter_output2, 1, 2, 2, 0)
 
 /* Gathering only reads the map. */
 static void gather_input_tiles(int m, const float *x, int H, int W, int tw, wino_chunk ch, float *d, size_t ds)
 {
-    (m == 4 ? gather_input6 : gather_input4)((float *)x, H, W, tw, ch, d, ds);
+    (m == 6 ? gather_input8 : m == 4 ? gather_input6 : gather_input4)((float *)x, H, W, tw, ch, d, ds);
 }
 
 static void gather_output_tiles(int m, const float *dy, int H, int W, int tw, wino_chunk ch, float *g, size_t ds)
 {
-    (m == 4 ? gather_output4 : gather_output2)((float *)dy, H, W, tw, ch, g, ds);
+    (m == 6 ? gather_output6 : m == 4 ? gather_output4 : gather_output2)((float *)dy, H, W, tw, ch, g, ds);
 }
 
 static void scatter_output_tiles(int m, float *y, int H, int W, int tw, wino_chunk ch, float *o, size_t ds)
 {
-    (m == 4 ? scatter_output4 : scatter_output2)(y, H, W, tw, ch, o, ds);
+    (m == 6 ? scatter_output6 : m == 4 ? scatter_output4 : scatter_output2)(y, H, W, tw, ch, o, ds);
 }
 
 /* The matrices' rows on vectors of n floats, x[k*xs + t] -> y[k*ys + t] (one loop for all). */
@@ -338,13 +363,83 @@ static void a6(size_t n, const float *restrict x, size_t xs, float *restrict y, 
     }
 }
 
+/* F(6x6,3x3)'s B^T (points 0, 1, -1, 1/2, -1/2, 2, -2), rows 1 0 -21/4 0 21/4 0 -1 0 /
+ * 0 1 1 -17/4 -17/4 1 1 0 / 0 -1 1 17/4 -17/4 -1 1 0 / 0 1/2 1/4 -5/2 -5/4 2 1 0 /
+ * 0 -1/2 1/4 5/2 -5/4 -2 1 0 / 0 2 4 -5/2 -5 1/2 1 0 / 0 -2 4 5/2 -5 -1/2 1 0 / 0 -1 0 21/4 0 -21/4 0 1,
+ * as sums and differences of the even and odd parts. */
+static void bt8(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs, *x6 = x5 + xs,
+                *x7 = x6 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys, *y4 = y3 + ys, *y5 = y4 + ys, *y6 = y5 + ys,
+          *y7 = y6 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float c1 = x1[t], c2 = x2[t], c3 = x3[t], c4 = x4[t], c5 = x5[t], c6 = x6[t];
+        float e1 = c2 + c6 - 4.25f * c4, o1 = c1 + c5 - 4.25f * c3;
+        float e2 = 0.25f * c2 - 1.25f * c4 + c6, o2 = 0.5f * c1 - 2.5f * c3 + 2.0f * c5;
+        float e3 = 4.0f * c2 - 5.0f * c4 + c6, o3 = 2.0f * c1 - 2.5f * c3 + 0.5f * c5;
+        y0[t] = x0[t] - c6 + 5.25f * (c4 - c2);
+        y1[t] = e1 + o1;
+        y2[t] = e1 - o1;
+        y3[t] = e2 + o2;
+        y4[t] = e2 - o2;
+        y5[t] = e3 + o3;
+        y6[t] = e3 - o3;
+        y7[t] = x7[t] - c1 + 5.25f * (c3 - c5);
+    }
+}
+
+/* F(6x6,3x3)'s A^T, rows 1 1 1 1 1 1 1 0 / 0 1 -1 2 -2 1/2 -1/2 0 / 0 1 1 4 4 1/4 1/4 0 /
+ * 0 1 -1 8 -8 1/8 -1/8 0 / 0 1 1 16 16 1/16 1/16 0 / 0 1 -1 32 -32 1/32 -1/32 1. */
+static void at6(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs, *x6 = x5 + xs,
+                *x7 = x6 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys, *y4 = y3 + ys, *y5 = y4 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float s1 = x1[t] + x2[t], d1 = x1[t] - x2[t], s2 = x3[t] + x4[t], d2 = x3[t] - x4[t];
+        float s3 = x5[t] + x6[t], d3 = x5[t] - x6[t];
+        y0[t] = x0[t] + s1 + s2 + s3;
+        y1[t] = d1 + 2.0f * d2 + 0.5f * d3;
+        y2[t] = s1 + 4.0f * s2 + 0.25f * s3;
+        y3[t] = d1 + 8.0f * d2 + 0.125f * d3;
+        y4[t] = s1 + 16.0f * s2 + 0.0625f * s3;
+        y5[t] = d1 + 32.0f * d2 + 0.03125f * d3 + x7[t];
+    }
+}
+
+/* F(6x6,3x3)'s A, A^T's transpose. */
+static void a8(size_t n, const float *restrict x, size_t xs, float *restrict y, size_t ys)
+{
+    const float *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs, *x4 = x3 + xs, *x5 = x4 + xs;
+    float *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys, *y4 = y3 + ys, *y5 = y4 + ys, *y6 = y5 + ys,
+          *y7 = y6 + ys;
+    NN_SIMD
+    for (size_t t = 0; t < n; t++) {
+        float c0 = x0[t], c1 = x1[t], c2 = x2[t], c3 = x3[t], c4 = x4[t], c5 = x5[t];
+        float e1 = c0 + c2 + c4, o1 = c1 + c3 + c5;
+        float e2 = c0 + 4.0f * c2 + 16.0f * c4, o2 = 2.0f * c1 + 8.0f * c3 + 32.0f * c5;
+        float e3 = c0 + 0.25f * c2 + 0.0625f * c4, o3 = 0.5f * c1 + 0.125f * c3 + 0.03125f * c5;
+        y0[t] = c0;
+        y1[t] = e1 + o1;
+        y2[t] = e1 - o1;
+        y3[t] = e2 + o2;
+        y4[t] = e2 - o2;
+        y5[t] = e3 + o3;
+        y6[t] = e3 - o3;
+        y7[t] = c5;
+    }
+}
+
 /* B^T d B of every input tile of the chunk: x [C][n][H][W] -> v [planes][C][T], a channel at a
  * time: its tiles gathered, then d B, then B^T (d B). rows: the packing buffer. */
 static void input_transform(wino_tiling t, int C, int n, int H, int W, wino_chunk ch, const float *x, float *v,
                             float *rows)
 {
     int a = t.m + 2;
-    rows_fn *bt = t.m == 4 ? bt6 : bt4;
+    rows_fn *bt = t.m == 6 ? bt8 : t.m == 4 ? bt6 : bt4;
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
     float *d = rows, *h = rows + (size_t)a * a * ds;
     for (int c = 0; c < C; c++) {
@@ -362,7 +457,7 @@ static void output_transform(wino_tiling t, int C, int n, int H, int W, wino_chu
                              float *rows)
 {
     int a = t.m + 2;
-    rows_fn *at = t.m == 4 ? at4 : at2;
+    rows_fn *at = t.m == 6 ? at6 : t.m == 4 ? at4 : at2;
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
     float *q = rows, *o = rows + (size_t)t.m * a * ds;
     for (int c = 0; c < C; c++) {
@@ -380,7 +475,7 @@ static void gradient_transform(wino_tiling t, int C, int n, int H, int W, wino_c
                                float *rows)
 {
     int a = t.m + 2;
-    rows_fn *ag = t.m == 4 ? a6 : a4;
+    rows_fn *ag = t.m == 6 ? a8 : t.m == 4 ? a6 : a4;
     size_t T = (size_t)ch.m * (ch.ty1 - ch.ty0) * t.tw, stride = (size_t)C * T, ds = tile_pitch(T);
     float *g = rows, *w = rows + (size_t)t.m * t.m * ds;
     for (int c = 0; c < C; c++) {
@@ -402,6 +497,14 @@ static const float G4[6][3] = {{1.0f / 4, 0, 0},
                                {1.0f / 24, 1.0f / 12, 1.0f / 6},
                                {1.0f / 24, -1.0f / 12, 1.0f / 6},
                                {0, 0, 1}};
+static const float G6[8][3] = {{1, 0, 0},
+                               {-2.0f / 9, -2.0f / 9, -2.0f / 9},
+                               {-2.0f / 9, 2.0f / 9, -2.0f / 9},
+                               {1.0f / 90, 1.0f / 45, 2.0f / 45},
+                               {1.0f / 90, -1.0f / 45, 2.0f / 45},
+                               {32.0f / 45, 16.0f / 45, 8.0f / 45},
+                               {32.0f / 45, -16.0f / 45, 8.0f / 45},
+                               {0, 0, 1}};
 
 /* G g G^T of K kernels at once, for G [a][3]: their taps read tap by tap, taps[e][j] at stride
  * plane between taps, the transforms written to u[(a*r + c) * plane + j], in vectors down the
@@ -413,7 +516,7 @@ static inline __attribute__((always_inline)) void transform_kernels(const float 
     enum { BLOCK = 64 };
     for (int j0 = 0; j0 < K; j0 += BLOCK) {
         int n = K - j0 < BLOCK ? K - j0 : BLOCK;
-        float h[6][3][BLOCK];
+        float h[8][3][BLOCK];
         for (int r = 0; r < a; r++)
             for (int kx = 0; kx < 3; kx++) {
                 const float *g0 = taps + (size_t)kx * plane + j0, *g1 = g0 + 3 * plane, *g2 = g0 + 6 * plane;
@@ -440,7 +543,7 @@ enum { KERNEL_ROW = 64 };
 static inline __attribute__((always_inline)) void gradient_of_kernels(const float *G, int a,
                                                                       float (*du)[KERNEL_ROW], int nk, float *dw)
 {
-    float h[3][6][KERNEL_ROW];
+    float h[3][8][KERNEL_ROW];
     for (int ky = 0; ky < 3; ky++)
         for (int j = 0; j < a; j++) {
             float *s = h[ky][j];
@@ -493,7 +596,9 @@ static void kernel_gradients(wino_tiling t, const float *part, size_t nweight, i
             }
         }
         float *dw = dweight + ((size_t)oc * cin + ic0) * 9;
-        if (t.m == 4)
+        if (t.m == 6)
+            gradient_of_kernels(&G6[0][0], 8, du, nk, dw);
+        else if (t.m == 4)
             gradient_of_kernels(&G4[0][0], 6, du, nk, dw);
         else
             gradient_of_kernels(&G2[0][0], 4, du, nk, dw);
@@ -518,9 +623,11 @@ static void pack_kernels(const nn_layer *l, wino_tiling t, int rotated, float *u
             for (int e = 0; e < 9; e++) /* rotated: g'[ky][kx] = g[2-ky][2-kx] */
                 taps[e * plane + (size_t)i * K + j] = g[rotated ? 8 - e : e];
         }
-    NN_PARALLEL_FOR_IF(plane * 64, shared(t, taps, u, M, K, plane, G2, G4))
+    NN_PARALLEL_FOR_IF(plane * 64, shared(t, taps, u, M, K, plane, G2, G4, G6))
     for (int i = 0; i < M; i++) {
-        if (t.m == 4)
+        if (t.m == 6)
+            transform_kernels(&G6[0][0], 8, taps + (size_t)i * K, plane, K, u + (size_t)i * K);
+        else if (t.m == 4)
             transform_kernels(&G4[0][0], 6, taps + (size_t)i * K, plane, K, u + (size_t)i * K);
         else
             transform_kernels(&G2[0][0], 4, taps + (size_t)i * K, plane, K, u + (size_t)i * K);
