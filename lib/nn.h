@@ -148,7 +148,7 @@ typedef struct nn_work {
     enum nn_conv_choice { NN_CONV_BEST, NN_CONV_DIRECT, NN_CONV_WINOGRAD } conv;
     /* BEST: Winograd where it fits and pays (nn_winograd_pays); DIRECT: never, to check the fast
      * paths against; WINOGRAD: wherever it fits (tests, on shapes too small to pay) */
-    int wino_tile; /* 0: Winograd's tile by the layer's shape (nn_winograd_tile); 2 or 4: that one
+    int wino_tile; /* 0: Winograd's tile by the layer's shape (nn_winograd_tile); 2, 4 or 6: that one
                       everywhere (tests), set before the network's first batch */
 } nn_work;
 /* Group g of the nn_groups(n) fixed groups of n samples: [b0, b1). */
@@ -206,12 +206,13 @@ void nn_plane_forward(const nn_layer *l, int n, const float *x, float *y, const 
                       int plain);
 void nn_plane_weight_gradient(const nn_layer *l, int n, const float *x, const float *dy, const nn_work *ws, int plain);
 
-/* Winograd F(2x2,3x3) and F(4x4,3x3) for the convolutions they fit (3x3, stride 1, 'same', at
+/* Winograd F(2x2,3x3), F(4x4,3x3) and F(6x6,3x3) for the convolutions they fit (3x3, stride 1, 'same', at
  * least 8 input channels), which nn_conv_forward and nn_conv_backward hand to them as ws->conv
  * says. Their floats differ from the direct path's by rounding only (tests/nn_kernels.c states
  * the bounds). */
 int nn_winograd_fits(const nn_layer *l);
-/* The output tile's side, 2 or 4: the one with fewer multiplies on the layer's map. */
+/* The output tile's side, 2, 4 or 6: the one with the fewest multiplies on the layer's map (6 only
+ * on layers of up to 64 channels). */
 int nn_winograd_tile(const nn_layer *l);
 /* Values of the largest transformed tile (F(6x6,3x3)'s 8x8), one GEMM each. */
 #define NN_WINO_PLANES 64
@@ -220,7 +221,7 @@ int nn_winograd_tile(const nn_layer *l);
 int nn_winograd_pays(const nn_layer *l);
 int nn_conv_uses_winograd(const nn_layer *l, const nn_work *ws);
 /* Per-thread floats; *part the group partials; *packed room for the transformed kernels
- * (NN_WINO_PLANES*c*in_c) followed by their packing (nn_winograd_packed_floats). Either tile fits. */
+ * (NN_WINO_PLANES*c*in_c) followed by their packing (nn_winograd_packed_floats). Any tile fits. */
 size_t nn_winograd_work(const nn_layer *l, size_t *part, size_t *packed);
 size_t nn_winograd_packed_floats(const nn_layer *l);
 /* The kernels transformed, for the tile ws chooses, into u [planes][c][in_c], then packed into
