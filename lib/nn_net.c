@@ -322,6 +322,16 @@ void nn_net_backward(vx_net *net, int n)
 
 void nn_net_params_changed(vx_net *net) { net->kernels_ready = 0; }
 
+void vx_set_threads(int n)
+{
+#ifdef _OPENMP
+    if (n > 0)
+        omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
 void vx_net_use_direct_conv(vx_net *net, int direct)
 {
     net->work.conv = direct ? NN_CONV_DIRECT : NN_CONV_BEST;

@@ -16,9 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 int vx_fail(vx_error *err, const char *fmt, ...)
 {
@@ -488,14 +485,4 @@ int vx_read_file(const char *path, size_t max, const char *kind, char **data, si
     *data = buf;
     *len = n;
     return 0;
-}
-
-void vx_set_threads(int n)
-{
-#ifdef _OPENMP
-    if (n > 0)
-        omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
 }

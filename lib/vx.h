@@ -85,10 +85,6 @@ int vx_parse_double(const char *text, const char *option, double lo, double hi, 
 /* The index of text among the n words (NULL-free), else "OPTION: 'x' is not a, b or c". */
 int vx_parse_choice(const char *text, const char *option, const char *const *words, int n, vx_error *err);
 
-/* The number of OpenMP threads the engine uses (n > 0; 0 leaves OpenMP's own choice). Results
- * never depend on it. */
-void vx_set_threads(int n);
-
 /* Standard handling of --help/--version for every program: returns 1 when it printed and the program should exit 0. */
 int vx_cli_standard(int argc, char **argv, const char *prog, const char *usage);
 

@@ -24,8 +24,13 @@ size_t vx_net_memory_limit(void);
 /* Parses an architecture and checks, allocating nothing, that it fits the limit for batches of
  * `batch`, for training (optimiser state included) or for inference. */
 int vx_net_check_arch(const char *arch, int batch, int training, vx_error *err);
-/* Convolutions by the direct algorithm only (im2col and GEMM), not Winograd's where it fits:
- * slower, and different in the last bits; for checking the fast path against. */
+/* The number of OpenMP threads the engine uses (n > 0; 0 leaves OpenMP's own choice). Results
+ * never depend on it. (Here rather than with the core's utilities, so that programs without the
+ * engine load no OpenMP runtime: a quarter of a millisecond of each vx-spectro's start.) */
+void vx_set_threads(int n);
+/* Convolutions by the direct algorithm only (im2col and GEMM), not Winograd's or the one-plane
+ * kernel where they fit: slower, and different in the last bits; for checking the fast path
+ * against. */
 void vx_net_use_direct_conv(vx_net *net, int direct);
 /* Input shape [C,H,W], number of classes, number of parameters. */
 void vx_net_shape(const vx_net *net, uint32_t input[3], int *nclasses, size_t *nparams);
