@@ -25,6 +25,12 @@
     NN_PRAGMA(omp parallel for simd schedule(static) if ((work) > 65536) default(none) __VA_ARGS__)
 #define NN_SIMD NN_PRAGMA(omp simd)
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+/* The mask of lanes [0, n) of 16: all of them for n >= 16, none for n <= 0. */
+static inline __mmask16 nn_first_lanes(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+#endif
+
 /* ------------------------------------------------------------------ GEMM */
 
 /* C[M,N] (+)= op(A)[M,K] @ op(B)[K,N], all row-major. op(A) is A, or A^T when trans_a (A stored [K,M]);

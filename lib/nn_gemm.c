@@ -79,13 +79,11 @@ static void transpose16(__m512 r[16])
     }
 }
 
-static __mmask16 first_lanes(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 /* dst[k*ldd + r] = src[r*lds + k] for r < rows, k < ks (both <= 16); lanes rows..width-1 get 0. */
 static void transpose_block(const float *src, size_t lds, int rows, int ks, float *dst, int ldd, int width)
 {
     __m512 r[16];
-    __mmask16 in = first_lanes(ks), out = first_lanes(width);
+    __mmask16 in = nn_first_lanes(ks), out = nn_first_lanes(width);
     for (int i = 0; i < 16; i++)
         r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + (size_t)i * lds) : _mm512_setzero_ps();
     transpose16(r);
@@ -99,7 +97,7 @@ static void pack_a(int trans, const float *A, size_t lda, int i0, int mc, int p0
     for (int ip = 0; ip < mc; ip += MR, dst += (size_t)kc * MR) {
         int rows = imin(MR, mc - ip);
         if (trans) {
-            __mmask16 valid = first_lanes(rows), panel = first_lanes(MR);
+            __mmask16 valid = nn_first_lanes(rows), panel = nn_first_lanes(MR);
             for (int k = 0; k < kc; k++)
                 _mm512_mask_storeu_ps(dst + k * MR, panel,
                                       _mm512_maskz_loadu_ps(valid, A + (size_t)(p0 + k) * lda + i0 + ip));
@@ -122,7 +120,7 @@ static void pack_b(int trans, const float *B, size_t ldb, int j0, int nc, int p0
                     transpose_block(B + (size_t)(j0 + jp + half) * ldb + p0 + k0, ldb, cols - half,
                                     imin(16, kc - k0), dst + k0 * NR + half, NR, 16);
             } else {
-                __mmask16 valid = first_lanes(cols - half);
+                __mmask16 valid = nn_first_lanes(cols - half);
                 for (int k = 0; k < kc; k++)
                     _mm512_store_ps(dst + k * NR + half,
                                     _mm512_maskz_loadu_ps(valid, B + (size_t)(p0 + k) * ldb + j0 + jp + half));
@@ -150,7 +148,7 @@ static inline __attribute__((always_inline)) void sub_tile(int R, int kc, const 
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
     }
-    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+    __mmask16 m0 = nn_first_lanes(cols), m1 = nn_first_lanes(cols - 16);
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) {
         if (i >= rows)

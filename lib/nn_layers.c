@@ -766,8 +766,7 @@ static void max_pool2_row(const float *r0, const float *r1, int w, int32_t row, 
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int ox = 0; ox < w; ox += 16) {
         int outs = w - ox < 16 ? w - ox : 16, ins = 2 * outs;
-        __mmask16 m = (__mmask16)((1u << outs) - 1), lo = (__mmask16)((1u << (ins < 16 ? ins : 16)) - 1);
-        __mmask16 hi = (__mmask16)(ins > 16 ? (1u << (ins - 16)) - 1 : 0);
+        __mmask16 m = nn_first_lanes(outs), lo = nn_first_lanes(ins), hi = nn_first_lanes(ins - 16);
         __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), b0 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
         __m512 a1 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
         __m512 v = _mm512_permutex2var_ps(a0, even, b0);

@@ -10,9 +10,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #define TAPS 9
 #define LANES 16
@@ -111,8 +108,6 @@ static void forward_band_plain(const plane_band *s)
 }
 
 #ifdef __AVX512F__
-static __mmask16 first_lanes(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 /* The band's output in each channel is one run of rows * w floats, taken 16 at a time from flat
  * position p (row p / w, column p % w): a vector may run on into the next row, whose lanes are
  * loaded from that row's padded input. So the run's vectors can start where the output is 64-byte
@@ -129,7 +124,7 @@ static inline __attribute__((always_inline)) void load_taps(const plane_band *s,
         in[t] = _mm512_loadu_ps(top + (size_t)(t / 3) * wp + t % 3);
     if (x + LANES <= l->w || r + 1 >= rows)
         return; /* within the row, or past the band's end where nothing is stored */
-    __mmask16 next = (__mmask16)~first_lanes(l->w - x);
+    __mmask16 next = (__mmask16)~nn_first_lanes(l->w - x);
     const float *below = s->padded + (size_t)(r + 1) * wp - (l->w - x);
 #pragma GCC unroll 9
     for (int t = 0; t < TAPS; t++)
@@ -148,7 +143,7 @@ static inline __attribute__((always_inline)) void forward_vectors(int V, const p
     __m512 in[MAX_VECTORS][TAPS];
 #pragma GCC unroll 3
     for (int v = 0; v < V; v++) {
-        valid[v] = first_lanes(end - p - LANES * v);
+        valid[v] = nn_first_lanes(end - p - LANES * v);
         load_taps(s, p + LANES * v, in[v]);
     }
     const float *wk = l->weight, *bias = s->bias;
@@ -304,7 +299,7 @@ static inline __attribute__((always_inline)) void gradient_channels(int C, const
             const float *top = padded + (size_t)r * wp;
             size_t at = (size_t)(b - k->b0) * ohw + (size_t)r * l->w;
             for (int x0 = 0; x0 < l->w; x0 += LANES) {
-                __mmask16 valid = first_lanes(l->w - x0);
+                __mmask16 valid = nn_first_lanes(l->w - x0);
                 __m512 d[2];
 #pragma GCC unroll 16
                 for (int c = 0; c < C; c++) {
