@@ -73,9 +73,9 @@ printf '# Q4 (calm): calm peaceful menu ambient rest sleep dream serene quiet si
 printf '# forms). Whole words only; titles naming two quadrants are left out, and silent tracks (peak\n'
 printf '# below -60 dBFS, which vx-embed skips).\n'
 
+unread=$([ "$unreadable" = 0 ] || echo ", $unreadable unreadable")
 printf '# %d tracks read: Q1 %d, Q2 %d, Q3 %d, Q4 %d; %d ambiguous and %d silent left out%s.\n' \
-    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous" "$silent" \
-    "$([ "$unreadable" = 0 ] || echo ", $unreadable unreadable")"
+    "$total" "${count[Q1]}" "${count[Q2]}" "${count[Q3]}" "${count[Q4]}" "$ambiguous" "$silent" "$unread"
 printf '%s' "$rows"
 
-echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous and $silent silent left out$([ "$unreadable" = 0 ] || echo ", $unreadable unreadable")" >&2
+echo "library-moods.sh: $total tracks: Q1 ${count[Q1]}, Q2 ${count[Q2]}, Q3 ${count[Q3]}, Q4 ${count[Q4]}; $ambiguous ambiguous and $silent silent left out$unread" >&2
