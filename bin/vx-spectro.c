@@ -79,6 +79,9 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
     cmd->ninputs = argc - optind;
 }
 
+/* Samples read at a time: 64 KB, which stay in the cache while they are transformed. */
+#define SPECTRO_PIECE 16384
+
 /* One song at a time: its maker, where its next chunk must start, what its records carry. */
 struct run {
     const struct cmdline *cmd;
@@ -92,6 +95,7 @@ struct run {
     char *classes;
     long next_chunk;   /* the chunk= that may continue it */
     int short_songs;   /* songs that gave no record: exit status 1 at the end */
+    float piece[SPECTRO_PIECE]; /* the samples being fed */
 };
 
 static int drain(struct run *run, vx_error *err)
@@ -156,7 +160,7 @@ static int start_song(struct run *run, const vx_audio_info *info, vx_error *err)
     return vx_spectro_reset(run->maker, r->key, err);
 }
 
-static int take_record(struct run *run, vx_error *err)
+static int take_record(struct run *run, vx_reader *rd, vx_error *err)
 {
     const vx_record *r = &run->in;
     vx_audio_info info;
@@ -176,9 +180,15 @@ static int take_record(struct run *run, vx_error *err)
     } else if (end_song(run, err) < 0 || start_song(run, &info, err) < 0) {
         return -1;
     }
-    if (vx_spectro_feed(run->maker, r->data, vx_record_count(r), err) < 0)
-        return -1;
-    return drain(run, err);
+    /* The samples go in pieces, so that a song never needs to be in memory whole. */
+    for (size_t left = vx_record_count(r); left > 0;) {
+        size_t n = left < SPECTRO_PIECE ? left : SPECTRO_PIECE;
+        if (vx_reader_payload(rd, run->piece, n * sizeof *run->piece, err) < 0 ||
+            vx_spectro_feed(run->maker, run->piece, n, err) < 0 || drain(run, err) < 0)
+            return -1;
+        left -= n;
+    }
+    return 0;
 }
 
 static int spectro_all(struct run *run, vx_error *err)
@@ -193,8 +203,8 @@ static int spectro_all(struct run *run, vx_error *err)
         vx_reader rd;
         vx_reader_init(&rd, f, vx_input_name(inputs[i]));
         int got;
-        while ((got = vx_reader_next(&rd, &run->in, err)) == 1)
-            if (take_record(run, err) < 0) {
+        while ((got = vx_reader_head(&rd, &run->in, err)) == 1)
+            if (take_record(run, &rd, err) < 0) {
                 got = -1;
                 break;
             }

@@ -265,6 +265,9 @@ void vx_reader_init(vx_reader *rd, FILE *file, const char *where)
     rd->where = where;
     rd->offset = 0;
     rd->nrecords = 0;
+    rd->record_start = 0;
+    rd->payload_size = rd->payload_left = 0;
+    rd->payload_esize = 1;
 }
 
 /* Reads exactly n bytes; returns the number read (short only at end of input or error). */
@@ -302,8 +305,22 @@ static int read_text(vx_reader *rd, char **text, size_t len, uint64_t start, con
     return 0;
 }
 
-int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
+/* Skips what is left of the last record's payload, so that the next header is where it should be. */
+static int skip_payload(vx_reader *rd, vx_error *err)
 {
+    while (rd->payload_left > 0) {
+        unsigned char sink[4096];
+        size_t n = rd->payload_left < sizeof sink ? (size_t)rd->payload_left : sizeof sink;
+        if (vx_reader_payload(rd, sink, n, err) < 0) /* payloads are whole elements, and so is sink */
+            return -1;
+    }
+    return 0;
+}
+
+int vx_reader_head(vx_reader *rd, vx_record *r, vx_error *err)
+{
+    if (skip_payload(rd, err) < 0)
+        return -1;
     uint64_t start = rd->offset;
     unsigned char head[FIXED_LEN_V1];
     char msg[256];
@@ -363,17 +380,36 @@ int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
     if (read_text(rd, &r->key, key_len, start, "key", err) < 0 ||
         read_text(rd, &r->meta, meta_len, start, "metadata", err) < 0)
         return -1;
-    if (vx_record_shape(r, dtype, rank, dim, err) < 0)
-        return -1;
+    r->dtype = dtype;
+    r->rank = rank;
+    for (int i = 0; i < VX_MAX_RANK; i++)
+        r->dim[i] = i < rank ? dim[i] : 0;
+    r->nbytes = nbytes;
     r->label = label == 0xffff ? VX_NO_LABEL : (int)label;
-    got = read_exact(rd, r->data, nbytes);
-    if (got != nbytes) {
-        snprintf(msg, sizeof msg, "truncated payload (%zu of %zu bytes)", got, nbytes);
-        return reader_fail(rd, start, err, msg);
+    rd->record_start = start;
+    rd->payload_size = rd->payload_left = nbytes;
+    rd->payload_esize = vx_dtype_size(dtype);
+    return 1;
+}
+
+int vx_reader_payload(vx_reader *rd, void *buf, size_t n, vx_error *err)
+{
+    char msg[96];
+    if (n > rd->payload_left || n % rd->payload_esize)
+        return vx_fail(err, "%s: record %llu: %zu bytes asked of a payload with %llu left in elements of %zu",
+                       rd->where, (unsigned long long)(rd->nrecords + (rd->payload_left > 0)), n,
+                       (unsigned long long)rd->payload_left, rd->payload_esize);
+    size_t got = read_exact(rd, buf, n);
+    rd->payload_left -= got;
+    if (got != n) {
+        snprintf(msg, sizeof msg, "truncated payload (%llu of %llu bytes)",
+                 (unsigned long long)(rd->payload_size - rd->payload_left), (unsigned long long)rd->payload_size);
+        rd->payload_left = 0;
+        return reader_fail(rd, rd->record_start, err, msg);
     }
-    if (dtype == VX_F32 && !host_is_little_endian()) {
-        unsigned char *p = r->data;
-        for (size_t i = 0; i < nbytes; i += 4) {
+    if (rd->payload_esize == 4 && !host_is_little_endian()) {
+        unsigned char *p = buf;
+        for (size_t i = 0; i < n; i += 4) {
             unsigned char t = p[i];
             p[i] = p[i + 3];
             p[i + 3] = t;
@@ -382,7 +418,18 @@ int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
             p[i + 2] = t;
         }
     }
-    rd->nrecords++;
+    if (rd->payload_left == 0)
+        rd->nrecords++;
+    return 0;
+}
+
+int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err)
+{
+    int got = vx_reader_head(rd, r, err);
+    if (got != 1)
+        return got;
+    if (vx_record_reserve(r, r->nbytes, err) < 0 || vx_reader_payload(rd, r->data, r->nbytes, err) < 0)
+        return -1;
     return 1;
 }
 

@@ -212,11 +212,20 @@ typedef struct vx_reader {
     FILE *file;
     const char *where;
     uint64_t offset;   /* bytes consumed so far */
-    uint64_t nrecords; /* records read so far */
+    uint64_t nrecords; /* records read whole so far */
+    uint64_t record_start, payload_size, payload_left; /* of the record being read */
+    size_t payload_esize;
 } vx_reader;
 
 void vx_reader_init(vx_reader *rd, FILE *file, const char *where);
 int vx_reader_next(vx_reader *rd, vx_record *r, vx_error *err);
+/* The same in two steps, for a payload too long to want in memory at once (a song): the header,
+ * key and metadata into r (its dtype, rank, dim, nbytes, label, key and meta; r->data is left as
+ * it was and is not the payload), then the payload read in pieces of whole elements with
+ * vx_reader_payload, in order (f32 in host order), failing when more is asked than is left or
+ * the stream ends early. What a reader leaves of a payload is skipped by its next read. */
+int vx_reader_head(vx_reader *rd, vx_record *r, vx_error *err);
+int vx_reader_payload(vx_reader *rd, void *buf, size_t n, vx_error *err);
 /* Writes one record; -1 on an I/O error or an invalid record. */
 int vx_record_write(FILE *f, const vx_record *r, vx_error *err);
 /* Returns 0 if the record's fields are consistent and within limits. */

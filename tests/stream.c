@@ -86,7 +86,7 @@ int main(void)
     vx_error err;
     vx_record rec[2], back[4];
     unsigned char buf[1024], two[2048];
-    tap_plan(&t, 20);
+    tap_plan(&t, 25);
 
     make_samples(rec);
     size_t len = write_stream(rec, 2, buf, sizeof buf);
@@ -161,6 +161,37 @@ int main(void)
     memcpy(longer + 40, buf + 32, one - 32);
     n = read_stream(longer, one + 8, back, 4, &err);
     tap_ok(&t, n == 1 && records_equal(&rec[0], &back[0]), "unknown header fields of a longer header are skipped");
+
+    /* The two-step read: header first, payload in pieces. buf holds a u8 [1,3,5] record, then an
+     * f32 [7] one. */
+    FILE *f = fmemopen(buf, len, "rb");
+    vx_reader rd;
+    vx_reader_init(&rd, f, "memory");
+    vx_record head;
+    vx_record_init(&head);
+    int skipped = vx_reader_head(&rd, &head, &err) == 1 && head.nbytes == 15 && head.label == 3 &&
+                  strcmp(head.key, "faces/happy/1.png") == 0;
+    /* The u8 payload is left unread: the next header is found all the same. */
+    float pieces[7];
+    int stepwise = vx_reader_head(&rd, &head, &err) == 1 && head.dtype == VX_F32 && head.nbytes == 28 &&
+                   strcmp(head.key, "song.mp3") == 0 && vx_reader_payload(&rd, pieces, 12, &err) == 0 &&
+                   rd.nrecords == 1 && vx_reader_payload(&rd, pieces + 3, 16, &err) == 0 && rd.nrecords == 2 &&
+                   memcmp(pieces, rec[1].data, 28) == 0;
+    tap_ok(&t, skipped, "the header alone: shape, label and key, the payload not read");
+    tap_ok(&t, stepwise, "an unread payload is skipped; a payload read in pieces is the record's");
+    tap_ok(&t, vx_reader_payload(&rd, pieces, 4, &err) < 0 && strstr(err.msg, "left"), "more than the payload holds: %s",
+           err.msg);
+    tap_ok(&t, vx_reader_head(&rd, &head, &err) == 0, "then the clean end of the stream");
+    fclose(f);
+    f = fmemopen(buf, len - 6, "rb");
+    vx_reader_init(&rd, f, "memory");
+    int cut = vx_reader_head(&rd, &head, &err) == 1 && vx_reader_head(&rd, &head, &err) == 1 &&
+              vx_reader_payload(&rd, pieces, 8, &err) == 0 && vx_reader_payload(&rd, pieces, 2, &err) < 0 &&
+              strstr(err.msg, "elements") && vx_reader_payload(&rd, pieces, 20, &err) < 0 &&
+              strstr(err.msg, "memory: record 2 at byte 64: truncated payload (22 of 28 bytes)");
+    tap_ok(&t, cut, "a piece of half an element, and a payload cut short: %s", err.msg);
+    fclose(f);
+    vx_record_free(&head);
 
     float nan_value = NAN;
     memcpy(back[1].data, &nan_value, 4);
