@@ -221,43 +221,47 @@ void vx_spectro_free(vx_spectro *s)
     free(s);
 }
 
+/* Each band's weights, only over the bins under its triangle (a few for a low band, a few dozen
+ * for a high one): the rows of vx_spectro_filterbank without their zeros, computed alike. The
+ * whole matrix, mostly zeros, took a good part of a short song's cost to make and to scan. */
 static int make_bands(vx_spectro *s, vx_error *err)
 {
     const vx_spectro_opts *o = &s->o;
-    size_t nbins = (size_t)s->nbins, total;
-    float *w = NULL;
-    if (vx_size_mul((size_t)o->mels, nbins, &total, err) < 0 || !(w = vx_malloc(total * sizeof *w, err)))
-        return -1;
-    if (vx_spectro_filterbank(o, w, err) < 0) {
-        free(w);
-        return -1;
-    }
-    /* Only the bins under each triangle are kept: a few per low band, a few dozen per high one. */
+    double *edges = vx_malloc((size_t)(o->mels + 2) * sizeof *edges, err);
     s->bands = vx_calloc((size_t)o->mels, sizeof *s->bands, err);
-    s->weights = vx_malloc(total * sizeof *s->weights, err);
-    if (!s->bands || !s->weights) {
-        free(w);
+    if (!edges || !s->bands) {
+        free(edges);
         return -1;
     }
-    size_t used = 0;
+    band_edges(o, edges);
+    size_t most = 0;
     for (long i = 0; i < o->mels; i++) {
-        const float *row = w + (size_t)i * nbins;
-        long first = 0, last = s->nbins - 1;
-        while (first < s->nbins && row[first] == 0)
+        long first, last;
+        band_bins(o, edges, i, &first, &last);
+        most += (size_t)(last - first + 1);
+    }
+    float *w = s->weights = vx_malloc(most * sizeof *s->weights, err);
+    if (!w) {
+        free(edges);
+        return -1;
+    }
+    for (long i = 0; i < o->mels; i++) {
+        long first, last;
+        band_bins(o, edges, i, &first, &last);
+        while (first <= last && (float)band_weight(edges, i, bin_freq(o, first)) == 0)
             first++;
-        while (last > first && row[last] == 0)
+        while (last >= first && (float)band_weight(edges, i, bin_freq(o, last)) == 0)
             last--;
-        s->bands[i].first = first;
-        s->bands[i].n = last - first + 1;
-        memcpy(s->weights + used, row + first, (size_t)s->bands[i].n * sizeof *row);
-        used += (size_t)s->bands[i].n;
+        struct band *b = &s->bands[i];
+        b->first = first;
+        b->n = last - first + 1;
+        b->weight = w;
+        for (long k = first; k <= last; k++)
+            *w++ = (float)band_weight(edges, i, bin_freq(o, k));
+        if (b->n > 0 && last > s->top)
+            s->top = last;
     }
-    for (long i = 0, at = 0; i < o->mels; at += s->bands[i].n, i++) {
-        s->bands[i].weight = s->weights + at;
-        if (s->bands[i].n > 0 && s->bands[i].first + s->bands[i].n - 1 > s->top)
-            s->top = s->bands[i].first + s->bands[i].n - 1;
-    }
-    free(w);
+    free(edges);
     return 0;
 }
 
