@@ -45,6 +45,8 @@ static const char usage[] =
     "      --band-shift N       audio policy: move it up to N bands up or down (0)\n"
     "      --mixup ALPHA        mix each input with another of its batch, labels alike, in a\n"
     "                           proportion drawn from Beta(ALPHA, ALPHA) (0: off)\n"
+    "      --mix-style P        give a share P of the inputs, band by band, a mixture of their own\n"
+    "                           mean and deviation over time and another input's (0: off)\n"
     "      --repeat N           windows taken from each real-valued sample per epoch (1)\n"
     "      --norm MODE          real-valued input: scalar (one mean and deviation), bands (one per\n"
     "                           band), either followed by ,segment to remove each input's own band\n"
@@ -70,7 +72,7 @@ struct cmdline {
 
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
-       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT, OPT_MIXUP,
+       OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT, OPT_MIXUP, OPT_MIXSTYLE,
        OPT_DIRECT };
 
 static double num(const char *text, const char *opt, double lo, double hi)
@@ -127,6 +129,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"direct-conv", no_argument, NULL, OPT_DIRECT},
         {"max-memory", required_argument, NULL, OPT_MAXMEM}, {"stretch", required_argument, NULL, OPT_STRETCH},
         {"band-shift", required_argument, NULL, OPT_BSHIFT}, {"mixup", required_argument, NULL, OPT_MIXUP},
+        {"mix-style", required_argument, NULL, OPT_MIXSTYLE},
         {NULL, 0, NULL, 0}};
     int c;
     vx_error err;
@@ -163,6 +166,7 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_STRETCH: o->stretch = num(optarg, "--stretch", 0, 1); break;
         case OPT_BSHIFT: o->band_shift = (int)whole(optarg, "--band-shift", 0, 1000); break;
         case OPT_MIXUP: o->mixup = num(optarg, "--mixup", 0, 100); break;
+        case OPT_MIXSTYLE: o->mix_style = num(optarg, "--mix-style", 0, 1); break;
         case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
         case OPT_NORM:
             if (vx_input_norm_check(optarg, &err) < 0)

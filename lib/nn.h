@@ -270,6 +270,7 @@ double nn_xent(int c, int n, const float *p, const int *labels, const float *cla
  * once per batch and folded to >= 1/2, so each input's own label stays its larger part.
  * partners[i] gets the label sample i was mixed with. Returns lambda. */
 float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *labels, int *partners);
+void nn_mix_band_style(vx_net *net, int n, double p, uint64_t rng, float *stats);
 
 /* --------------------------------------------------------------- network */
 

@@ -337,6 +337,7 @@ struct vx_trainer {
     int *labels;   /* of the current batch */
     int *partners; /* mixup: the label of the sample each one was mixed with */
     float *dmix;   /* mixup: [classes][batch] the partners' loss gradient */
+    float *style;  /* --mix-style: [batch][input rows][2] each row's mean and deviation */
 };
 
 vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err)
@@ -366,7 +367,9 @@ vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err
     t->partners = t->labels ? vx_calloc((size_t)o->batch, sizeof *t->partners, err) : NULL;
     t->dmix = t->partners ? vx_calloc((size_t)o->batch * (size_t)net->layer[net->nlayers - 1].c, sizeof *t->dmix, err)
                           : NULL;
-    if (!t->dmix || nn_net_reserve(net, o->batch, 1, err) < 0) {
+    const nn_layer *in = &net->layer[0];
+    t->style = t->dmix ? vx_calloc((size_t)o->batch * (size_t)in->c * (size_t)in->h * 2, sizeof *t->style, err) : NULL;
+    if (!t->style || nn_net_reserve(net, o->batch, 1, err) < 0) {
         vx_trainer_free(t);
         return NULL;
     }
@@ -382,6 +385,7 @@ void vx_trainer_free(vx_trainer *t)
     free(t->labels);
     free(t->partners);
     free(t->dmix);
+    free(t->style);
     free(t);
 }
 
@@ -538,6 +542,50 @@ float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *
     return lambda;
 }
 
+/* Freq-MixStyle (Kim et al., 2022; after MixStyle, Zhou et al., 2021): with probability p an
+ * input takes, band by band, a mixture of its own mean and deviation over time and those of
+ * another input of the batch, in a proportion drawn from Beta(0.3, 0.3); its label stays. What a
+ * band's level and spread over time are is much of a recording's and a genre's style, which the
+ * net should not learn as emotion. stats: [n][C*H][2], scratch. */
+void nn_mix_band_style(vx_net *net, int n, double p, uint64_t rng, float *stats)
+{
+    const nn_layer *in = &net->layer[0];
+    size_t plane = (size_t)in->h * in->w, rows = (size_t)in->c * in->h, W = (size_t)in->w;
+    NN_PRAGMA(omp parallel for schedule(static) default(none) shared(in, n, plane, rows, W, stats))
+    for (int i = 0; i < n; i++)
+        for (size_t r = 0; r < rows; r++) {
+            size_t c = r / (size_t)in->h, y = r % (size_t)in->h;
+            const float *row = in->out + ((size_t)c * n + i) * plane + y * W;
+            double sum = 0, sq = 0;
+            for (size_t x = 0; x < W; x++)
+                sum += row[x];
+            double mean = sum / (double)W;
+            for (size_t x = 0; x < W; x++)
+                sq += (row[x] - mean) * (row[x] - mean);
+            stats[((size_t)i * rows + r) * 2] = (float)mean;
+            stats[((size_t)i * rows + r) * 2 + 1] = (float)sqrt(sq / (double)W + 1e-6);
+        }
+    /* The draws, in order, before any input changes: the same mixing whatever the threads. */
+    for (int i = 0; i < n; i++) {
+        int partner = (int)(nn_uniform(&rng) * (float)(n - 1));
+        partner = partner >= n - 1 ? n - 2 : partner;
+        partner += partner >= i;
+        double g1 = nn_gamma(&rng, 0.3), g2 = nn_gamma(&rng, 0.3);
+        float lambda = (float)(g1 / (g1 + g2)), chosen = nn_uniform(&rng) < p;
+        if (!chosen)
+            continue;
+        for (size_t r = 0; r < rows; r++) {
+            size_t c = r / (size_t)in->h, y = r % (size_t)in->h;
+            const float *own = stats + ((size_t)i * rows + r) * 2, *other = stats + ((size_t)partner * rows + r) * 2;
+            float mean = lambda * own[0] + (1 - lambda) * other[0], dev = lambda * own[1] + (1 - lambda) * other[1];
+            float scale = dev / own[1];
+            float *row = in->out + ((size_t)c * n + i) * plane + y * W;
+            for (size_t x = 0; x < W; x++)
+                row[x] = (row[x] - own[0]) * scale + mean;
+        }
+    }
+}
+
 int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stats *st,
                    void (*progress)(void *ctx, size_t done, size_t total), void *ctx, vx_error *err)
 {
@@ -545,6 +593,8 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
     const vx_train_opts *o = &t->o;
     if (check_set(net, d, err) < 0)
         return -1;
+    if (o->mix_style > 0 && d->dtype != VX_F32)
+        return vx_fail(err, "--mix-style mixes bands of real-valued samples (spectrograms); these are u8 images");
     /* Real-valued samples give `repeat` windows each per epoch; images one. */
     size_t draws = d->n * (size_t)(d->dtype == VX_F32 && o->repeat > 1 ? o->repeat : 1);
     size_t *order = malloc(draws * sizeof *order);
@@ -570,6 +620,8 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
             break;
         long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
         load_batch(net, d, order + b0, n, o, epoch, t->labels);
+        if (o->mix_style > 0)
+            nn_mix_band_style(net, n, o->mix_style, nn_rng_derive(o->seed, 0x57e1, (uint64_t)step), t->style);
         float lambda = o->mixup > 0 ? nn_mixup_batch(net, n, o->mixup, nn_rng_derive(o->seed, 0x313c, (uint64_t)step),
                                                 t->labels, t->partners)
                                     : 1.0f;

@@ -130,6 +130,8 @@ typedef struct vx_train_opts {
     int band_shift;                    /* audio policy: bands moved up or down by up to this many */
     int repeat;                        /* windows drawn from each sample per epoch (1) */
     double mixup;                      /* any policy: mixup's Beta(alpha, alpha); 0 = off */
+    double mix_style;                  /* real-valued input: the share of inputs given a mixture of
+                                        * their bands' statistics and another's (Freq-MixStyle); 0 = off */
     double label_smoothing;
     int use_class_weights;
     float class_weights[VX_NET_MAX_CLASSES];

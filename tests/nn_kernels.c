@@ -644,6 +644,77 @@ static void check_mixup(tap *t)
     vx_net_free(net);
 }
 
+/* Row statistics of input i, channel ch, row y of a [c][n][h][w] batch. */
+static void row_stats(const float *x, int n, int h, int w, int ch, int i, int y, double *mean, double *dev)
+{
+    const float *row = x + (((size_t)ch * n + i) * h + y) * w;
+    double sum = 0, sq = 0;
+    for (int k = 0; k < w; k++)
+        sum += row[k];
+    *mean = sum / w;
+    for (int k = 0; k < w; k++)
+        sq += (row[k] - *mean) * (row[k] - *mean);
+    *dev = sqrt(sq / w + 1e-6);
+}
+
+/* Freq-MixStyle: with p = 0 the batch is untouched; with p = 1 every input's rows take the
+ * mean and deviation of one mixture, the same proportion and the same other input for all its
+ * rows, the shape of each row kept (its values an affine map of the old ones). 2 tests. */
+static void check_mix_style(tap *t)
+{
+    int c = 2, h = 3, w = 16, n = 5;
+    vx_net *net = one_layer("conv 2 3 same", c, h, w, n);
+    if (!net) {
+        tap_ok(t, 0, "mix-style: no network");
+        return;
+    }
+    size_t count = (size_t)c * n * h * w;
+    float *before = random_floats(count), stats[5 * 2 * 3 * 2];
+    memcpy(net->layer[0].out, before, count * sizeof *before);
+    nn_mix_band_style(net, n, 0, 3, stats);
+    tap_ok(t, memcmp(net->layer[0].out, before, count * sizeof *before) == 0, "mix-style: p = 0 changes nothing");
+    nn_mix_band_style(net, n, 1, 3, stats);
+    const float *after = net->layer[0].out;
+    int explained = 0;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        /* Find the other input and the proportion from the first row's mean, then check every row. */
+        int found = 0;
+        for (int j = 0; j < n && !found; j++) {
+            if (j == i)
+                continue;
+            double mi, di, mj, dj, ma, da;
+            row_stats(before, n, h, w, 0, i, 0, &mi, &di);
+            row_stats(before, n, h, w, 0, j, 0, &mj, &dj);
+            row_stats(after, n, h, w, 0, i, 0, &ma, &da);
+            double lambda = (ma - mj) / (mi - mj), err = 0;
+            if (!(lambda >= -1e-3 && lambda <= 1 + 1e-3))
+                continue;
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++) {
+                    row_stats(before, n, h, w, ch, i, y, &mi, &di);
+                    row_stats(before, n, h, w, ch, j, y, &mj, &dj);
+                    row_stats(after, n, h, w, ch, i, y, &ma, &da);
+                    err = fmax(err, fmax(fabs(ma - (lambda * mi + (1 - lambda) * mj)),
+                                         fabs(da - (lambda * di + (1 - lambda) * dj))));
+                    const float *old = before + (((size_t)ch * n + i) * h + y) * w;
+                    const float *now = after + (((size_t)ch * n + i) * h + y) * w;
+                    for (int k = 0; k < w; k++)
+                        err = fmax(err, fabs((now[k] - ma) / da - (old[k] - mi) / di));
+                }
+            if (err < 1e-4) {
+                found = 1;
+                worst = fmax(worst, err);
+            }
+        }
+        explained += found;
+    }
+    tap_ok(t, explained == n, "mix-style: p = 1, %d of %d inputs one mixture of theirs and another's (worst %g)",
+           explained, n, worst);
+    free(before);
+    vx_net_free(net);
+}
+
 int main(void)
 {
     tap t;
@@ -655,7 +726,7 @@ int main(void)
                          {256, 256, 6, 6, 2}, {10, 7, 33, 5, 1}, {16, 64, 70, 66, 2}, {64, 64, 8, 8, 16},
                          {8, 8, 3, 4095, 1}}; /* the last: the widest tile row, F(4x4)'s largest chunk */
     int nwinograd = (int)(sizeof winograd / sizeof *winograd);
-    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 5 + 4 + 1 + 3 * nwinograd + 1 + 10 + 1 + 4);
+    tap_plan(&t, 4 + 16 + 4 * nedges + 4 + 1 + 15 + 7 + 5 + 4 + 1 + 3 * nwinograd + 1 + 10 + 1 + 4 + 2);
     for (int b = 0; b < 2; b++)
         for (int trans = 0; trans < 2; trans++)
             check_packing(&t, b, trans);
@@ -716,5 +787,6 @@ int main(void)
     check_gamma(&t, 0.4);
     check_gamma(&t, 2.5);
     check_mixup(&t);
+    check_mix_style(&t);
     return tap_done(&t);
 }

@@ -1,12 +1,12 @@
 #!/bin/bash
 # train-audio.t — vx-train's audio policy on real spectrograms (sox tones through vx-decode and
 # vx-spectro): the model does not depend on the thread count with every random part on, tempo
-# and pitch changes (--stretch, --band-shift) and mixup change the model but at 0 leave it byte for
+# and pitch changes (--stretch, --band-shift), mixup and Freq-MixStyle change the model but at 0 leave it byte for
 # byte as without them, and out-of-range values are usage errors.
 . "$(dirname "$0")/lib.sh"
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
 ignore_libsox_leaks
-plan 12
+plan 15
 mkdir -p set/high set/low
 for i in 1 2 3 4; do
     sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
@@ -33,6 +33,16 @@ train_in m1 --mixup 0.4 -j 1 && train_in m2 --mixup 0.4 -j 2 && train_in m0 --mi
 ok "$(cmp -s m1/m.vxm m2/m.vxm; echo $?)" "with mixup, 1 and 2 threads train the same bytes ($(cat err.txt))"
 m=$(answers m1/m.vxm)
 ok "$([[ $m != failed* && $m != "$b" && "$(answers m0/m.vxm)" = "$b" ]]; echo $?)" "mixup changes the model; --mixup 0 trains what no option does"
+train_in s1 --mix-style 0.6 -j 1 && train_in s2 --mix-style 0.6 -j 2 && train_in s0 --mix-style 0
+s=$(answers s1/m.vxm)
+ok "$(cmp -s s1/m.vxm s2/m.vxm; echo $?)" "with --mix-style, 1 and 2 threads train the same bytes ($(cat err.txt))"
+ok "$([[ $s != failed* && $s != "$b" && "$(answers s0/m.vxm)" = "$b" ]]; echo $?)" "--mix-style changes the model; 0 trains what no option does"
+mkdir -p img/a img/b; printf 'P2\n2 2\n255\n0 9 9 0\n' > img/a/1.pgm; printf 'P2\n2 2\n255\n9 0 0 9\n' > img/b/1.pgm
+vx-decode --labels a,b img -o img.vxs
+printf 'input 1 2 2\nconv 2 1 same\nbn\ngap\nsoftmax 2\n' > img.arch
+vx-train --arch img.arch -e 1 -b 2 --mix-style 0.5 -o img.vxm img.vxs 2> err.txt; st=$?
+ok "$([ $st = 1 ] && grep -q 'mix-style mixes bands of real-valued samples' err.txt && [ ! -e img.vxm ]; echo $?)" \
+   "--mix-style on u8 images: exit 1, no model ($(cat err.txt))"
 (train --mixup -1 -o bad.vxm); st=$?
 ok "$([ $st = 2 ] && grep -q 'mixup' err.txt && [ ! -e bad.vxm ]; echo $?)" "--mixup -1: exit 2, no model ($(cat err.txt))"
 (train --stretch 1.5 -o bad.vxm); st=$?
