@@ -270,6 +270,9 @@ double nn_xent(int c, int n, const float *p, const int *labels, const float *cla
  * once per batch and folded to >= 1/2, so each input's own label stays its larger part.
  * partners[i] gets the label sample i was mixed with. Returns lambda. */
 float nn_mixup_batch(vx_net *net, int n, double alpha, uint64_t rng, const int *labels, int *partners);
+/* Freq-MixStyle on the batch in the input layer: each input with probability p takes, row by
+ * row, a Beta(0.3, 0.3) mixture of its own and one other input's mean and deviation over time.
+ * stats: scratch of n * C * H * 2 floats. */
 void nn_mix_band_style(vx_net *net, int n, double p, uint64_t rng, float *stats);
 
 /* --------------------------------------------------------------- network */

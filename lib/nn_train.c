@@ -571,8 +571,8 @@ void nn_mix_band_style(vx_net *net, int n, double p, uint64_t rng, float *stats)
         partner = partner >= n - 1 ? n - 2 : partner;
         partner += partner >= i;
         double g1 = nn_gamma(&rng, 0.3), g2 = nn_gamma(&rng, 0.3);
-        float lambda = (float)(g1 / (g1 + g2)), chosen = nn_uniform(&rng) < p;
-        if (!chosen)
+        float lambda = (float)(g1 / (g1 + g2));
+        if (!(nn_uniform(&rng) < p))
             continue;
         for (size_t r = 0; r < rows; r++) {
             size_t c = r / (size_t)in->h, y = r % (size_t)in->h;
