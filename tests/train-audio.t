@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
 ignore_libsox_leaks
-plan 15
+plan 16
 mkdir -p set/high set/low
 for i in 1 2 3 4; do
     sox -n -r 22050 -c 1 set/high/h$i.wav synth 2.5 sine $((2000 + 300 * i)) gain -6 2>/dev/null
@@ -43,6 +43,8 @@ printf 'input 1 2 2\nconv 2 1 same\nbn\ngap\nsoftmax 2\n' > img.arch
 vx-train --arch img.arch -e 1 -b 2 --mix-style 0.5 -o img.vxm img.vxs 2> err.txt; st=$?
 ok "$([ $st = 1 ] && grep -q 'mix-style mixes bands of real-valued samples' err.txt && [ ! -e img.vxm ]; echo $?)" \
    "--mix-style on u8 images: exit 1, no model ($(cat err.txt))"
+(train --mix-style 2 -o bad.vxm); st=$?
+ok "$([ $st = 2 ] && grep -q 'mix-style: 2 is out of range \[0, 1\]' err.txt && [ ! -e bad.vxm ]; echo $?)" "--mix-style 2: exit 2, no model ($(cat err.txt))"
 (train --mixup -1 -o bad.vxm); st=$?
 ok "$([ $st = 2 ] && grep -q 'mixup' err.txt && [ ! -e bad.vxm ]; echo $?)" "--mixup -1: exit 2, no model ($(cat err.txt))"
 (train --stretch 1.5 -o bad.vxm); st=$?
