@@ -47,6 +47,10 @@ static const char usage[] =
     "                           proportion drawn from Beta(ALPHA, ALPHA) (0: off)\n"
     "      --mix-style P        give a share P of the inputs, band by band, a mixture of their own\n"
     "                           mean and deviation over time and another input's (0: off)\n"
+    "      --domain STREAM      domain-adversarial training: spectrograms of the music the model is\n"
+    "                           to run on (unlabelled); the network learns features that do not\n"
+    "                           tell them from the training set's (needs a gap layer)\n"
+    "      --domain-weight X    the weight of the reversed domain loss, reached by a ramp (1)\n"
     "      --repeat N           windows taken from each real-valued sample per epoch (1)\n"
     "      --norm MODE          real-valued input: scalar (one mean and deviation), bands (one per\n"
     "                           band), either followed by ,segment to remove each input's own band\n"
@@ -64,7 +68,7 @@ static const char usage[] =
     "      --version            show the version and exit\n";
 
 struct cmdline {
-    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *norm;
+    const char *arch, *output, *val, *best, *log, *checkpoint, *class_weights, *input, *init, *norm, *domain;
     int resume, threads, progress, direct_conv;
     char views[32]; /* --views in its canonical form, or empty */
     vx_train_opts opts;
@@ -73,7 +77,7 @@ struct cmdline {
 enum { OPT_VAL = 256, OPT_BEST, OPT_LOG, OPT_CKPT, OPT_RESUME, OPT_LR, OPT_OPTIM, OPT_MOM, OPT_WD, OPT_SCHED,
        OPT_WARM, OPT_STEPE, OPT_STEPG, OPT_LS, OPT_CW, OPT_AUG, OPT_NOAUG, OPT_SEED, OPT_PROGRESS, OPT_INIT,
        OPT_ERASE, OPT_VIEWS, OPT_GAIN, OPT_TMASK, OPT_FMASK, OPT_REPEAT, OPT_NORM, OPT_MAXMEM, OPT_STRETCH, OPT_BSHIFT, OPT_MIXUP, OPT_MIXSTYLE,
-       OPT_DIRECT };
+       OPT_DIRECT, OPT_DOMAIN, OPT_DOMAINW };
 
 static double num(const char *text, const char *opt, double lo, double hi)
 {
@@ -129,7 +133,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         {"direct-conv", no_argument, NULL, OPT_DIRECT},
         {"max-memory", required_argument, NULL, OPT_MAXMEM}, {"stretch", required_argument, NULL, OPT_STRETCH},
         {"band-shift", required_argument, NULL, OPT_BSHIFT}, {"mixup", required_argument, NULL, OPT_MIXUP},
-        {"mix-style", required_argument, NULL, OPT_MIXSTYLE},
+        {"mix-style", required_argument, NULL, OPT_MIXSTYLE}, {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"domain-weight", required_argument, NULL, OPT_DOMAINW},
         {NULL, 0, NULL, 0}};
     int c;
     vx_error err;
@@ -167,6 +172,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         case OPT_BSHIFT: o->band_shift = (int)whole(optarg, "--band-shift", 0, 1000); break;
         case OPT_MIXUP: o->mixup = num(optarg, "--mixup", 0, 100); break;
         case OPT_MIXSTYLE: o->mix_style = num(optarg, "--mix-style", 0, 1); break;
+        case OPT_DOMAIN: cmd->domain = optarg; break;
+        case OPT_DOMAINW: o->domain_weight = num(optarg, "--domain-weight", 0, 100); break;
         case OPT_REPEAT: o->repeat = (int)whole(optarg, "--repeat", 1, 1000); break;
         case OPT_NORM:
             if (vx_input_norm_check(optarg, &err) < 0)
@@ -197,6 +204,8 @@ static void parse_cmdline(int argc, char **argv, struct cmdline *cmd)
         vx_die(prog, 2, "--arch and -o are required (see --help)");
     if (cmd->resume && !cmd->checkpoint)
         vx_die(prog, 2, "--resume needs --checkpoint");
+    if (cmd->domain && (o->mixup > 0 || o->mix_style > 0))
+        vx_die(prog, 2, "--domain does not combine with --mixup or --mix-style");
 }
 
 /* An architecture or a log: text files of a few kilobytes; a megabyte is refused, not cut. */
@@ -245,9 +254,11 @@ static void run_epoch(const struct cmdline *cmd, vx_trainer *t, vx_net *net, con
         (cmd->checkpoint && vx_trainer_save(t, cmd->checkpoint, epoch, &err) < 0))
         vx_die(prog, 1, "%s", err.msg);
     if (progress.enabled || cmd->progress) {
-        char acc[32] = "";
+        char acc[64] = "";
         if (cmd->val)
             snprintf(acc, sizeof acc, " val_acc %.4f", ev.acc);
+        if (cmd->domain)
+            snprintf(acc + strlen(acc), sizeof acc - strlen(acc), " domain_acc %.3f", st.domain_acc);
         fprintf(stderr, "%s: epoch %d/%d loss %.4f acc %.4f%s %.0f images/s lr %.2g\n", prog, epoch,
                 cmd->opts.epochs, st.loss, st.acc, acc, st.images_per_s, st.lr);
     }
@@ -263,7 +274,7 @@ int main(int argc, char **argv)
     vx_error err;
     char *arch = read_text_file(cmd.arch, "architecture");
     /* Training's whole memory, from the text and the batch, before anything is allocated. */
-    if (vx_net_check_arch(arch, cmd.opts.batch, 1, &err) < 0)
+    if (vx_net_check_arch(arch, cmd.domain ? 2 * cmd.opts.batch : cmd.opts.batch, 1, &err) < 0)
         vx_die(prog, 1, "%s: %s (--max-memory raises it)", cmd.arch, err.msg);
     vx_net *net = cmd.init ? vx_net_load(cmd.init, &err) : vx_net_create(arch, cmd.opts.seed, &err);
     if (!net && cmd.init) /* the loader's messages name the file already */
@@ -273,12 +284,16 @@ int main(int argc, char **argv)
     if (cmd.init && strcmp(vx_net_get_meta(net, "arch"), arch) != 0)
         vx_die(prog, 1, "--init: %s was not built from %s", cmd.init, cmd.arch);
     vx_net_use_direct_conv(net, cmd.direct_conv);
-    vx_imageset train, val;
+    vx_imageset train, val, other;
     vx_imageset_init(&train);
     vx_imageset_init(&val);
+    vx_imageset_init(&other);
+    other.unlabelled = 1;
     read_set(&train, cmd.input);
     if (cmd.val)
         read_set(&val, cmd.val);
+    if (cmd.domain)
+        read_set(&other, cmd.domain);
     int classes;
     vx_net_shape(net, NULL, &classes, NULL);
     if (cmd.class_weights && vx_train_class_weights(&cmd.opts, cmd.class_weights, &train, classes, &err) < 0)
@@ -286,6 +301,8 @@ int main(int argc, char **argv)
     vx_trainer *t = vx_trainer_create(net, &cmd.opts, &err);
     if (!t)
         vx_die(prog, 1, "%s", err.msg);
+    if (cmd.domain && vx_trainer_set_domain(t, &other, &err) < 0)
+        vx_die(prog, 1, "--domain: %s", err.msg);
 
     int done = 0;
     if (cmd.resume && access(cmd.checkpoint, F_OK) == 0) {
@@ -323,6 +340,7 @@ int main(int argc, char **argv)
     vx_net_free(net);
     vx_imageset_free(&train);
     vx_imageset_free(&val);
+    vx_imageset_free(&other);
     free(arch);
     return 0;
 }

@@ -332,6 +332,9 @@ const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed
 void nn_net_params_changed(vx_net *net);
 /* Backward pass after a training forward; dlogits is placed in the softmax layer's dout. */
 void nn_net_backward(vx_net *net, int n);
+/* The same for layers from down to to (from >= to >= 1) alone: a second loss may add its
+ * gradient to a layer's dout in between. */
+void nn_net_backward_range(vx_net *net, int n, int from, int to);
 /* Layer i alone: forward from layer i-1's out; backward from its dout into layer i-1's dout
  * (when that exists) and its parameter gradients. */
 void nn_layer_forward(vx_net *net, int i, int n, int train, uint64_t dropout_seed);
@@ -354,6 +357,36 @@ void *nn_aligned_alloc(size_t floats, vx_error *err);
  * nn_net_alloc_params then carves them, and their gradients, from one allocation each. */
 vx_net *nn_net_parse(const char *arch, vx_error *err);
 int nn_net_alloc_params(vx_net *net, vx_error *err);
+
+/* ------------------------------------------------------------ optimiser */
+
+/* One AdamW update of count parameters p from their gradients g and moments m, v. */
+typedef struct nn_adamw_step {
+    float b1, b2, eps;
+    float bc1, bc2; /* the moments' bias corrections at this step */
+    float rate, decay;
+} nn_adamw_step;
+void nn_adamw(float *p, const float *g, float *m, float *v, size_t count, const nn_adamw_step *s);
+
+/* ------------------------------------------------- domain-adversarial head */
+
+/* A two-layer classifier of pooled features [features][n] (nn_domain.c), its parameters
+ * (w1 [hidden][features], b1 [hidden], w2 [hidden], b2) and their gradients and AdamW moments in
+ * one allocation, scratch for batches of up to `batch`. */
+typedef struct nn_domain {
+    int features, hidden, batch;
+    size_t nparams;
+    float *params, *grads, *m, *v;
+    float *act; /* hidden [hidden][batch], its gradient, the logits' gradient [batch] */
+} nn_domain;
+nn_domain *nn_domain_create(int features, int hidden, int batch, uint64_t seed, vx_error *err);
+void nn_domain_free(nn_domain *h);
+/* One training step of the head on features x of n samples, of which [first_other, n) come from
+ * the other domain: forward, the logistic loss (returned, per sample), the head's gradients and
+ * its AdamW update; the gradient of the loss with respect to x, times -reverse, is added to dx.
+ * *right counts the samples whose domain the head told right. */
+double nn_domain_step(nn_domain *h, const float *x, int n, int first_other, float reverse, float *dx,
+                      const nn_adamw_step *step, int *right);
 
 /* --------------------------------------------------------- model files */
 

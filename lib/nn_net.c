@@ -312,12 +312,14 @@ const float *nn_net_forward(vx_net *net, int n, int train, uint64_t dropout_seed
     return net->layer[net->nlayers - 1].out;
 }
 
-void nn_net_backward(vx_net *net, int n)
+void nn_net_backward_range(vx_net *net, int n, int from, int to)
 {
-    /* The loss has written d(loss)/d(logits) into the dout of the layer below softmax. */
-    for (int i = net->nlayers - 2; i >= 1; i--)
+    for (int i = from; i >= to; i--)
         nn_layer_backward(net, i, n);
 }
+
+/* The loss has written d(loss)/d(logits) into the dout of the layer below softmax. */
+void nn_net_backward(vx_net *net, int n) { nn_net_backward_range(net, n, net->nlayers - 2, 1); }
 
 
 void nn_net_params_changed(vx_net *net) { net->kernels_ready = 0; }

@@ -103,7 +103,7 @@ int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
         memcpy(dim, r->dim, sizeof dim);
     else if (r->rank != 2)
         return vx_fail(err, "record '%s' has rank %d; images are [C,H,W]", r->key, r->rank);
-    if (r->label < 0 || r->label >= VX_NET_MAX_CLASSES)
+    if (r->label >= VX_NET_MAX_CLASSES || (r->label < 0 && !d->unlabelled))
         return vx_fail(err, "record '%s' has no label (or one above %d)", r->key, VX_NET_MAX_CLASSES - 1);
     if (keep_classes(d, r, err) < 0 || keep_spectro(d, r, err) < 0)
         return -1;
@@ -142,7 +142,7 @@ int vx_imageset_add(vx_imageset *d, const vx_record *r, vx_error *err)
         if (dim[2] < d->dim[2])
             d->dim[2] = dim[2];
     }
-    d->labels[d->n++] = r->label;
+    d->labels[d->n++] = r->label < 0 ? -1 : r->label;
     return 0;
 }
 
@@ -320,6 +320,7 @@ void vx_train_defaults(vx_train_opts *o)
     o->lr = 1e-3;
     o->weight_decay = 1e-4;
     o->momentum = 0.9;
+    o->domain_weight = 1;
     o->schedule = VX_COSINE;
     o->warmup = 1;
     o->step_epochs = 10;
@@ -338,6 +339,12 @@ struct vx_trainer {
     int *partners; /* mixup: the label of the sample each one was mixed with */
     float *dmix;   /* mixup: [classes][batch] the partners' loss gradient */
     float *style;  /* --mix-style: [batch][input rows][2] each row's mean and deviation */
+    /* vx_trainer_set_domain: the other domain's samples, the head on layer `pooled` (the gap),
+     * the class probabilities of a batch's own half and their gradient, [classes][batch] */
+    const vx_imageset *other;
+    nn_domain *head;
+    int pooled;
+    float *own_p, *own_dz;
 };
 
 vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err)
@@ -386,6 +393,9 @@ void vx_trainer_free(vx_trainer *t)
     free(t->partners);
     free(t->dmix);
     free(t->style);
+    nn_domain_free(t->head);
+    free(t->own_p);
+    free(t->own_dz);
     free(t);
 }
 
@@ -404,29 +414,45 @@ static double schedule_lr(const vx_train_opts *o, long step, long per_epoch)
     return o->lr;
 }
 
+void nn_adamw(float *p, const float *g, float *m, float *v, size_t count, const nn_adamw_step *s)
+{
+    float b1 = s->b1, b2 = s->b2, bc1 = s->bc1, bc2 = s->bc2, eps = s->eps, rate = s->rate, wd = s->decay;
+    NN_PRAGMA(omp parallel for schedule(static) if (count > 16384) default(none)
+              shared(count, p, g, m, v, b1, b2, bc1, bc2, eps, rate, wd))
+    for (size_t i = 0; i < count; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= rate * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
+    }
+}
+
+/* AdamW's constants for step number `step` (from 1) at learning rate lr. */
+static nn_adamw_step adamw_step(const vx_train_opts *o, long step, double lr)
+{
+    nn_adamw_step s = {.b1 = (float)o->momentum, .b2 = 0.999f, .eps = 1e-8f, .rate = (float)lr};
+    s.bc1 = (float)(1 - pow(s.b1, (double)step));
+    s.bc2 = (float)(1 - pow(s.b2, (double)step));
+    return s;
+}
+
 static void optimiser_step(vx_trainer *t, double lr)
 {
     const vx_train_opts *o = &t->o;
     vx_net *net = t->net;
     t->step++;
-    float b1 = (float)o->momentum, b2 = 0.999f, eps = 1e-8f;
-    float bc1 = (float)(1 - pow(b1, (double)t->step)), bc2 = (float)(1 - pow(b2, (double)t->step));
+    nn_adamw_step adam = adamw_step(o, t->step, lr);
+    float b1 = adam.b1, rate = (float)lr;
     for (int ti = 0; ti < net->ntensors; ti++) {
         const nn_tensor *tn = &net->tensor[ti];
         if (!tn->trainable)
             continue;
         float *p = net->params + tn->offset, *g = net->grads + tn->offset;
         float *m = t->m + tn->offset, *v = t->v + tn->offset;
-        float wd = tn->decay ? (float)o->weight_decay : 0.0f, rate = (float)lr;
+        float wd = tn->decay ? (float)o->weight_decay : 0.0f;
         size_t count = tn->count;
         if (o->optimizer == VX_ADAMW) {
-            NN_PRAGMA(omp parallel for schedule(static) if (count > 16384) default(none)
-                      shared(count, p, g, m, v, b1, b2, bc1, bc2, eps, rate, wd))
-            for (size_t i = 0; i < count; i++) {
-                m[i] = b1 * m[i] + (1 - b1) * g[i];
-                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-                p[i] -= rate * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
-            }
+            adam.decay = wd;
+            nn_adamw(p, g, m, v, count, &adam);
         } else {
             NN_PRAGMA(omp parallel for schedule(static) if (count > 16384) default(none)
                       shared(count, p, g, m, b1, rate, wd))
@@ -488,31 +514,34 @@ static int check_set(const vx_net *net, const vx_imageset *d, vx_error *err)
     return check_range(net, d, err);
 }
 
-/* Loads samples order[0..n) of d into the input layer. */
-static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, int n, const vx_train_opts *o,
-                       int epoch, int *labels)
+/* Loads samples order[0..n) of d into columns [first, first + n) of a batch of `total` in the
+ * input layer, their labels into labels[0..n). */
+static void load_batch(vx_net *net, const vx_imageset *d, const size_t *order, int n, int first, int total,
+                       const vx_train_opts *o, int epoch, int *labels)
 {
     size_t per = (size_t)d->dim[0] * d->dim[1] * d->dim[2], plane = (size_t)d->dim[1] * d->dim[2];
     if (d->dtype == VX_F32) {
         /* order holds draws: draw k is a window of sample k mod n, with its own RNG state. */
         plane = (size_t)net->layer[0].h * net->layer[0].w;
-        NN_PRAGMA(omp parallel for schedule(static) default(none) shared(net, d, order, n, o, epoch, labels, plane))
+        NN_PRAGMA(omp parallel for schedule(static) default(none) \
+                  shared(net, d, order, n, first, total, o, epoch, labels, plane))
         for (int i = 0; i < n; i++) {
             size_t idx = order[i] % d->n;
             labels[i] = d->labels[idx];
             prepare_values(net, d->values + d->start[idx], d->width[idx], o,
-                           nn_rng_derive(o->seed, (uint64_t)epoch, order[i]), net->layer[0].out + (size_t)i * plane,
-                           (size_t)n * plane);
+                           nn_rng_derive(o->seed, (uint64_t)epoch, order[i]),
+                           net->layer[0].out + (size_t)(first + i) * plane, (size_t)total * plane);
         }
         return;
     }
-    NN_PRAGMA(omp parallel for schedule(static) default(none) shared(net, d, order, n, o, epoch, labels, per, plane))
+    NN_PRAGMA(omp parallel for schedule(static) default(none) \
+              shared(net, d, order, n, first, total, o, epoch, labels, per, plane))
     for (int i = 0; i < n; i++) {
         size_t idx = order[i];
         labels[i] = d->labels[idx];
         prepare_image(d->pixels + idx * per, d->dim, o->augment == VX_AUGMENT_IMAGE, o->erase,
                       nn_rng_derive(o->seed, (uint64_t)epoch, idx), net->in_mean, net->in_std,
-                      net->layer[0].out + (size_t)i * plane, (size_t)n * plane);
+                      net->layer[0].out + (size_t)(first + i) * plane, (size_t)total * plane);
     }
 }
 
@@ -586,6 +615,40 @@ void nn_mix_band_style(vx_net *net, int n, double p, uint64_t rng, float *stats)
     }
 }
 
+int vx_trainer_set_domain(vx_trainer *t, const vx_imageset *other, vx_error *err)
+{
+    vx_net *net = t->net;
+    const vx_train_opts *o = &t->o;
+    int pooled = -1;
+    for (int i = 1; i < net->nlayers; i++)
+        if (net->layer[i].kind == NN_GAP)
+            pooled = i;
+    if (pooled < 0)
+        return vx_fail(err, "domain-adversarial training needs a gap layer (its features are what the domains share)");
+    if (o->mixup > 0 || o->mix_style > 0)
+        return vx_fail(err, "domain-adversarial training does not combine with mixup or --mix-style");
+    if (other->dtype != VX_F32)
+        return vx_fail(err, "the other domain's samples must be real-valued (spectrograms)");
+    if (check_set(net, other, err) < 0)
+        return vx_fail(err, "the other domain: %s", err->msg);
+    int classes = net->layer[net->nlayers - 1].c, features = net->layer[pooled].c, hidden = 64;
+    size_t head_floats = 4 * ((size_t)hidden * (size_t)features + 2 * (size_t)hidden + 1);
+    if (nn_net_check_memory(net, 2 * o->batch, 1, net->extra_floats + head_floats, err) < 0)
+        return -1;
+    t->head = nn_domain_create(features, hidden, 2 * o->batch, o->seed, err);
+    int *labels = t->head ? realloc(t->labels, 2 * (size_t)o->batch * sizeof *labels) : NULL;
+    if (labels)
+        t->labels = labels;
+    t->own_p = labels ? vx_calloc((size_t)classes * (size_t)o->batch, sizeof *t->own_p, err) : NULL;
+    t->own_dz = t->own_p ? vx_calloc((size_t)classes * (size_t)o->batch, sizeof *t->own_dz, err) : NULL;
+    if (!t->own_dz || nn_net_reserve(net, 2 * o->batch, 1, err) < 0)
+        return t->head && !labels ? vx_fail(err, "out of memory") : -1;
+    net->extra_floats += head_floats;
+    t->other = other;
+    t->pooled = pooled;
+    return 0;
+}
+
 int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stats *st,
                    void (*progress)(void *ctx, size_t done, size_t total), void *ctx, vx_error *err)
 {
@@ -595,6 +658,8 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
         return -1;
     if (o->mix_style > 0 && d->dtype != VX_F32)
         return vx_fail(err, "--mix-style mixes bands of real-valued samples (spectrograms); these are u8 images");
+    if (t->other && (d->dtype != VX_F32 || memcmp(d->spectro, t->other->spectro, sizeof d->spectro) != 0))
+        return vx_fail(err, "the other domain's samples must be spectrograms made as the training set's are");
     /* Real-valued samples give `repeat` windows each per epoch; images one. */
     size_t draws = d->n * (size_t)(d->dtype == VX_F32 && o->repeat > 1 ? o->repeat : 1);
     size_t *order = malloc(draws * sizeof *order);
@@ -612,22 +677,39 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
     int classes = net->layer[net->nlayers - 1].c;
     long per_epoch = (long)((draws + (size_t)o->batch - 1) / (size_t)o->batch);
     double start = vx_seconds_now(), loss_sum = 0;
-    size_t correct = 0, seen = 0;
+    size_t correct = 0, seen = 0, domain_right = 0;
+    double domain_loss = 0;
     float *dlogits = net->layer[net->nlayers - 2].dout;
     for (size_t b0 = 0; b0 < draws; b0 += (size_t)o->batch) {
         int n = draws - b0 < (size_t)o->batch ? (int)(draws - b0) : o->batch;
         if (n < 2) /* batch norm needs two samples; a lone last one waits for the next epoch */
             break;
         long step = (long)(epoch - 1) * per_epoch + (long)(b0 / (size_t)o->batch);
-        load_batch(net, d, order + b0, n, o, epoch, t->labels);
+        /* With another domain, the batch's second half is as many of its samples, drawn at random. */
+        int total = t->other ? 2 * n : n;
+        load_batch(net, d, order + b0, n, 0, total, o, epoch, t->labels);
+        if (t->other) {
+            size_t *draw = order + b0; /* reused: this batch's own draws are loaded */
+            uint64_t pick = nn_rng_derive(o->seed, 0x07e5, (uint64_t)step);
+            for (int i = 0; i < n; i++)
+                draw[i] = (size_t)(nn_splitmix64(&pick) >> 1);
+            load_batch(net, t->other, draw, n, n, total, o, epoch, t->labels + n);
+        }
         if (o->mix_style > 0)
             nn_mix_band_style(net, n, o->mix_style, nn_rng_derive(o->seed, 0x57e1, (uint64_t)step), t->style);
         float lambda = o->mixup > 0 ? nn_mixup_batch(net, n, o->mixup, nn_rng_derive(o->seed, 0x313c, (uint64_t)step),
                                                 t->labels, t->partners)
                                     : 1.0f;
-        const float *p = nn_net_forward(net, n, 1, nn_rng_derive(o->seed, 0xd209, (uint64_t)step));
+        const float *p = nn_net_forward(net, total, 1, nn_rng_derive(o->seed, 0xd209, (uint64_t)step));
         const float *weights = o->use_class_weights ? o->class_weights : NULL;
-        double loss = nn_xent(classes, n, p, t->labels, weights, (float)o->label_smoothing, dlogits);
+        float *dz = dlogits;
+        if (t->other) { /* the class loss is of the batch's own half: its columns, apart */
+            for (int k = 0; k < classes; k++)
+                memcpy(t->own_p + (size_t)k * n, p + (size_t)k * total, (size_t)n * sizeof *p);
+            p = t->own_p;
+            dz = t->own_dz;
+        }
+        double loss = nn_xent(classes, n, p, t->labels, weights, (float)o->label_smoothing, dz);
         if (lambda < 1) {
             /* The loss of a mixed input is the same mixture of its two labels' losses. */
             loss = lambda * loss +
@@ -644,8 +726,27 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
             correct += vx_argmax(p + b, classes, (size_t)n) == t->labels[b];
         loss_sum += loss * n;
         seen += (size_t)n;
-        nn_net_backward(net, n);
         double lr = schedule_lr(o, step, per_epoch);
+        if (t->other) {
+            for (int k = 0; k < classes; k++) {
+                memcpy(dlogits + (size_t)k * total, dz + (size_t)k * n, (size_t)n * sizeof *dz);
+                memset(dlogits + (size_t)k * total + n, 0, (size_t)n * sizeof *dz);
+            }
+            /* Ganin and Lempitsky's ramp: the reversal grows from 0 as training goes on, while
+             * the features are still being formed. */
+            double done = (double)step / (double)(per_epoch * o->epochs);
+            float reverse = (float)(o->domain_weight * (2 / (1 + exp(-10 * done)) - 1));
+            nn_adamw_step adam = adamw_step(o, t->step + 1, lr);
+            adam.decay = (float)o->weight_decay;
+            nn_net_backward_range(net, total, net->nlayers - 2, t->pooled + 1);
+            int right;
+            const nn_layer *pool = &net->layer[t->pooled];
+            domain_loss += nn_domain_step(t->head, pool->out, total, n, reverse, pool->dout, &adam, &right) * n;
+            domain_right += (size_t)right;
+            nn_net_backward_range(net, total, t->pooled, 1);
+        } else {
+            nn_net_backward(net, n);
+        }
         optimiser_step(t, lr);
         if (st)
             st->lr = lr;
@@ -661,6 +762,8 @@ int vx_train_epoch(vx_trainer *t, const vx_imageset *d, int epoch, vx_epoch_stat
         st->loss = seen ? loss_sum / (double)seen : 0;
         st->acc = seen ? (double)correct / (double)seen : 0;
         st->images_per_s = st->seconds > 0 ? (double)seen / st->seconds : 0;
+        st->domain_loss = seen ? domain_loss / (double)seen : 0;
+        st->domain_acc = seen ? (double)domain_right / (double)(2 * seen) : 0;
     }
     return 0;
 }
@@ -689,7 +792,7 @@ int vx_net_evaluate(vx_net *net, const vx_imageset *d, vx_eval *ev, vx_error *er
         int n = d->n - b0 < (size_t)batch ? (int)(d->n - b0) : batch;
         for (int i = 0; i < n; i++)
             order[i] = b0 + (size_t)i;
-        load_batch(net, d, order, n, &plain, 0, labels);
+        load_batch(net, d, order, n, 0, n, &plain, 0, labels);
         const float *p = nn_net_forward(net, n, 0, 0);
         loss_sum += nn_xent(classes, n, p, labels, NULL, 0.0f, NULL) * n;
         for (int b = 0; b < n; b++)
@@ -718,6 +821,9 @@ static void forget_meta(vx_net *net, const char *name)
         }
 }
 
+/* A checkpoint of domain-adversarial training also holds its head: weights and AdamW moments. */
+static const char *const domain_parts[3] = {"params", "m", "v"};
+
 int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *err)
 {
     char buf[32];
@@ -727,13 +833,20 @@ int vx_trainer_save(const vx_trainer *t, const char *path, int epoch, vx_error *
     snprintf(buf, sizeof buf, "%ld", t->step);
     if (vx_net_set_meta(t->net, "checkpoint_step", buf, err) < 0)
         return -1;
-    nn_extra extra[2];
+    nn_extra extra[5];
     for (int i = 0; i < 2; i++) {
         extra[i].t = (nn_tensor){.rank = 1, .dim = {(uint32_t)t->net->nparams}, .count = t->net->nparams};
         snprintf(extra[i].t.name, sizeof extra[i].t.name, "optimizer.%s", i ? "v" : "m");
         extra[i].data = i ? t->v : t->m;
     }
-    int rc = nn_model_write(t->net, extra, 2, path, err);
+    int nextra = 2;
+    for (int i = 0; t->head && i < 3; i++, nextra++) {
+        const nn_domain *h = t->head;
+        extra[nextra].t = (nn_tensor){.rank = 1, .dim = {(uint32_t)h->nparams}, .count = h->nparams};
+        snprintf(extra[nextra].t.name, sizeof extra[nextra].t.name, "domain.%s", domain_parts[i]);
+        extra[nextra].data = i == 0 ? h->params : i == 1 ? h->m : h->v;
+    }
+    int rc = nn_model_write(t->net, extra, nextra, path, err);
     /* The checkpoint facts belong to the checkpoint file, not to the model. */
     forget_meta(t->net, "checkpoint_epoch");
     forget_meta(t->net, "checkpoint_step");
@@ -765,6 +878,15 @@ int vx_trainer_resume(vx_trainer *t, const char *path, int *epoch, vx_error *err
     if (rc == 0 && (nn_file_tensor(&file, "optimizer.m", &state, t->m, err) != 1 ||
                     nn_file_tensor(&file, "optimizer.v", &state, t->v, err) != 1))
         rc = vx_fail(err, "%s: optimiser state is missing or does not fit", path);
+    for (int i = 0; rc == 0 && t->head && i < 3; i++) {
+        nn_domain *h = t->head;
+        nn_tensor want = {.rank = 1, .dim = {(uint32_t)h->nparams}, .count = h->nparams};
+        char name[sizeof want.name];
+        snprintf(name, sizeof name, "domain.%s", domain_parts[i]);
+        if (nn_file_tensor(&file, name, &want, i == 0 ? h->params : i == 1 ? h->m : h->v, err) != 1)
+            rc = vx_fail(err, "%s: the domain head's %s is missing or does not fit (a checkpoint of training "
+                         "without the other domain?)", path, domain_parts[i]);
+    }
     for (int i = 0; rc == 0 && i < file.nmeta; i++)
         if (strcmp(file.meta_key[i], "arch") != 0 && strncmp(file.meta_key[i], "checkpoint_", 11) != 0)
             rc = vx_net_set_meta(net, file.meta_key[i], file.meta_value[i], err);

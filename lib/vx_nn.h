@@ -77,6 +77,7 @@ typedef struct vx_imageset {
      * same on every record), which the model records for vx-embed; 0 when the records have none
      * (fmin and fmax at 0 are vx-spectro's defaults, 0 Hz and half the rate). */
     double spectro[6];
+    int unlabelled; /* set before adding: records need no label (a domain set; label -1 kept) */
 } vx_imageset;
 /* The metadata names of vx_imageset's spectro[]: the four counts, then the two band edges. */
 #define VX_SPECTRO_KEYS 6
@@ -132,6 +133,8 @@ typedef struct vx_train_opts {
     double mixup;                      /* any policy: mixup's Beta(alpha, alpha); 0 = off */
     double mix_style;                  /* real-valued input: the share of inputs given a mixture of
                                         * their bands' statistics and another's (Freq-MixStyle); 0 = off */
+    double domain_weight;              /* with vx_trainer_set_domain: the reversed domain loss's
+                                        * weight once its ramp is up */
     double label_smoothing;
     int use_class_weights;
     float class_weights[VX_NET_MAX_CLASSES];
@@ -141,8 +144,16 @@ void vx_train_defaults(vx_train_opts *o);
 typedef struct vx_trainer vx_trainer;
 vx_trainer *vx_trainer_create(vx_net *net, const vx_train_opts *o, vx_error *err);
 void vx_trainer_free(vx_trainer *t);
+/* Domain-adversarial training (DANN): every batch also draws as many inputs of `other`
+ * (unlabelled real-valued samples of another domain, such as the library the model will run on;
+ * kept by the caller while the trainer lives), and a small head on the network's pooled features
+ * learns to tell the two domains apart while its gradient, reversed and weighted by
+ * domain_weight (ramped up from 0 over training), pushes the features not to. The network needs
+ * a gap layer; not with mixup or --mix-style. */
+int vx_trainer_set_domain(vx_trainer *t, const vx_imageset *other, vx_error *err);
 typedef struct vx_epoch_stats {
     double loss, acc, seconds, images_per_s, lr;
+    double domain_loss, domain_acc; /* with a domain set: the head's loss and accuracy */
 } vx_epoch_stats;
 /* One epoch (numbered from 1) over d; progress (may be NULL) is called after every batch.
  * Results depend only on the seed, never on the number of threads. */

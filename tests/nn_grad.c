@@ -1,6 +1,7 @@
 /* nn_grad.c — the backward pass of every layer against central finite differences: each layer
- * alone under the loss L = sum(r * y) for a fixed random r (summed in double), and softmax with
- * cross-entropy (class weights, label smoothing) against differences of its own loss. */
+ * alone under the loss L = sum(r * y) for a fixed random r (summed in double), softmax with
+ * cross-entropy (class weights, label smoothing) and the domain-adversarial head against
+ * differences of their own losses. */
 #include "nn.h"
 #include "tap.h"
 
@@ -140,10 +141,62 @@ static void check_loss(tap *t, const float *cw, float smoothing)
            cw ? ", class weights" : "", smoothing > 0 ? ", label smoothing" : "", worst);
 }
 
+/* The domain head's loss at its present weights: a step at learning rate 0 changes none. */
+static double domain_loss(nn_domain *h, const float *x, int n, float *scratch)
+{
+    nn_adamw_step still = {.b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f, .bc1 = 1, .bc2 = 1};
+    int right;
+    return nn_domain_step(h, x, n, n / 2, 0, scratch, &still, &right);
+}
+
+/* The head's gradients of its weights and, reversed, of its input features. */
+static void check_domain(tap *t)
+{
+    enum { F = 6, H = 5, N = 8 };
+    vx_error err;
+    nn_domain *h = nn_domain_create(F, H, N, 3, &err);
+    float x[F * N], dx[F * N] = {0}, scratch[F * N];
+    for (int i = 0; i < F * N; i++)
+        x[i] = nn_normal(&rng);
+    for (int j = 0; j < H; j++) /* biases away from 0, so that some units are off */
+        h->params[(size_t)H * F + j] = 0.3f * nn_normal(&rng);
+    nn_adamw_step still = {.b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f, .bc1 = 1, .bc2 = 1};
+    int right;
+    nn_domain_step(h, x, N, N / 2, 2.0f, dx, &still, &right);
+    float *analytic = malloc(h->nparams * sizeof *analytic);
+    memcpy(analytic, h->grads, h->nparams * sizeof *analytic);
+    double worst_x = 0, worst_w = 0, eps = 1e-2;
+    for (int i = 0; i < F * N; i++) {
+        float keep = x[i];
+        x[i] = (float)(keep + eps);
+        double up = domain_loss(h, x, N, scratch);
+        x[i] = (float)(keep - eps);
+        double down = domain_loss(h, x, N, scratch);
+        x[i] = keep;
+        double numeric = -2.0 * (up - down) / (2 * eps); /* reversed, and weighted by 2 */
+        worst_x = fmax(worst_x, fabs(numeric - dx[i]) / fmax(1e-2, fabs(numeric) + fabs(dx[i])));
+    }
+    for (size_t i = 0; i < h->nparams; i++) {
+        float keep = h->params[i];
+        h->params[i] = (float)(keep + eps);
+        double up = domain_loss(h, x, N, scratch);
+        h->params[i] = (float)(keep - eps);
+        double down = domain_loss(h, x, N, scratch);
+        h->params[i] = keep;
+        double numeric = (up - down) / (2 * eps);
+        worst_w = fmax(worst_w, fabs(numeric - analytic[i]) / fmax(1e-2, fabs(numeric) + fabs(analytic[i])));
+    }
+    tap_ok(t, worst_x < 1e-2, "domain head: its input's gradient, reversed and weighted (worst relative difference %.2g)",
+           worst_x);
+    tap_ok(t, worst_w < 1e-2, "domain head: its weights' gradients (worst relative difference %.2g)", worst_w);
+    free(analytic);
+    nn_domain_free(h);
+}
+
 int main(void)
 {
     tap t;
-    tap_plan(&t, 17);
+    tap_plan(&t, 19);
     check_layer(&t, "conv 3 3 same", 2, 6, 5, 3);
     check_layer(&t, "conv 2 4x4 same", 1, 7, 7, 2);
     check_layer(&t, "conv 3 3 valid stride 2", 2, 9, 8, 2);
@@ -162,5 +215,6 @@ int main(void)
     float cw[4] = {0.5f, 2.0f, 1.0f, 3.0f};
     check_loss(&t, cw, 0.0f);
     check_loss(&t, cw, 0.1f);
+    check_domain(&t);
     return tap_done(&t);
 }
