@@ -370,14 +370,15 @@ void nn_adamw(float *p, const float *g, float *m, float *v, size_t count, const 
 
 /* ------------------------------------------------- domain-adversarial head */
 
-/* A two-layer classifier of pooled features [features][n] (nn_domain.c), its parameters
- * (w1 [hidden][features], b1 [hidden], w2 [hidden], b2) and their gradients and AdamW moments in
- * one allocation, scratch for batches of up to `batch`. */
+/* A two-layer classifier of pooled features [features][n] (nn_domain.c): dense layers run by the
+ * engine's own kernels, their parameters (w1 [hidden][features], b1 [hidden], w2 [hidden], b2),
+ * gradients and AdamW moments in one allocation, scratch for batches of up to `batch`. */
 typedef struct nn_domain {
     int features, hidden, batch;
     size_t nparams;
     float *params, *grads, *m, *v;
-    float *act; /* hidden [hidden][batch], its gradient, the logits' gradient [batch] */
+    nn_layer dense_hidden, relu, dense_logit;
+    float *scratch; /* the layers' outputs, saved inputs and gradients (nn_domain.c) */
 } nn_domain;
 nn_domain *nn_domain_create(int features, int hidden, int batch, uint64_t seed, vx_error *err);
 void nn_domain_free(nn_domain *h);

@@ -631,18 +631,21 @@ int vx_trainer_set_domain(vx_trainer *t, const vx_imageset *other, vx_error *err
         return vx_fail(err, "the other domain's samples must be real-valued (spectrograms)");
     if (check_set(net, other, err) < 0)
         return vx_fail(err, "the other domain: %s", err->msg);
-    int classes = net->layer[net->nlayers - 1].c, features = net->layer[pooled].c, hidden = 64;
-    size_t head_floats = 4 * ((size_t)hidden * (size_t)features + 2 * (size_t)hidden + 1);
+    int classes = net->layer[net->nlayers - 1].c;
+    /* The head is small (64 hidden units); the batch it doubles is what the limit is about. */
+    if (!(t->head = nn_domain_create(net->layer[pooled].c, 64, 2 * o->batch, o->seed, err)))
+        return -1;
+    size_t head_floats = 4 * t->head->nparams;
     if (nn_net_check_memory(net, 2 * o->batch, 1, net->extra_floats + head_floats, err) < 0)
         return -1;
-    t->head = nn_domain_create(features, hidden, 2 * o->batch, o->seed, err);
-    int *labels = t->head ? realloc(t->labels, 2 * (size_t)o->batch * sizeof *labels) : NULL;
-    if (labels)
-        t->labels = labels;
-    t->own_p = labels ? vx_calloc((size_t)classes * (size_t)o->batch, sizeof *t->own_p, err) : NULL;
-    t->own_dz = t->own_p ? vx_calloc((size_t)classes * (size_t)o->batch, sizeof *t->own_dz, err) : NULL;
-    if (!t->own_dz || nn_net_reserve(net, 2 * o->batch, 1, err) < 0)
-        return t->head && !labels ? vx_fail(err, "out of memory") : -1;
+    int *labels = realloc(t->labels, 2 * (size_t)o->batch * sizeof *labels);
+    if (!labels)
+        return vx_fail(err, "out of memory");
+    t->labels = labels;
+    size_t per_class = (size_t)classes * (size_t)o->batch;
+    if (!(t->own_p = vx_calloc(per_class, sizeof *t->own_p, err)) ||
+        !(t->own_dz = vx_calloc(per_class, sizeof *t->own_dz, err)) || nn_net_reserve(net, 2 * o->batch, 1, err) < 0)
+        return -1;
     net->extra_floats += head_floats;
     t->other = other;
     t->pooled = pooled;
