@@ -1,15 +1,18 @@
 # library.mk — the song library: freely licensed game soundtracks from Debian packages
 # (data/library/LICENSES.md: what each holds, its licence, its size), the list of its audio files
 # and the out-of-domain check set of tracks whose names name a mood (data/library/moods.tsv).
-# `make library-deps` installs the packages: 329 MB of .debs (348 MB with the dependencies they
-# pull onto a machine with the project's own packages), 444 MB installed.
+# `make library-deps` installs the packages: 679 MB of .debs (698 MB with the dependencies they
+# pull onto a machine with the project's own packages), 809 MB installed.
 
-# Wesnoth (41 tracks, GPL-2+), SuperTux (51, GPL-2+), Adonthell's Waste's Edge (10, GPL-2+):
-# 102 Ogg Vorbis tracks, 4.0 hours, all read by libsox.
-LIBRARY_PKGS  = wesnoth-1.16-music supertux-data adonthell-data
+# Wesnoth (41 tracks, GPL-2+), SuperTux (51, GPL-2+), Adonthell's Waste's Edge (10, GPL-2+),
+# Naev (54, GPL-2+, GPL-3 or CC-BY-3.0, CC-BY(-SA)-3.0): 156 Ogg Vorbis tracks, 6.1 hours, all
+# read by libsox. Naev's electronic and orchestral space music widens a check set that was
+# otherwise almost all Wesnoth's (data/library/LICENSES.md).
+LIBRARY_PKGS  = wesnoth-1.16-music supertux-data adonthell-data naev-data
 LIBRARY_DIRS  = /usr/share/games/wesnoth/1.16/data/core/music \
                 /usr/share/games/supertux2/music \
-                /usr/share/games/adonthell/games/wastesedge/audio
+                /usr/share/games/adonthell/games/wastesedge/audio \
+                /usr/share/naev/dat/snd/music
 # Not music: Adonthell's two menu clicks (0.1 s each) share its music folder.
 LIBRARY_SKIP  = select.wav switch.wav
 LIBRARY_EXTS  = ogg flac wav mp3 opus
