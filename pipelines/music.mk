@@ -103,6 +103,8 @@ MUSIC_EVAL_DIR = $(if $(filter command line,$(origin SPLIT)),$(SPLIT),$(MUSIC_VA
 # are the collection's.
 MUSIC_EVAL_CLASSES = $(if $(filter command line,$(origin SPLIT)),$(call folders_of,$(SPLIT)),$(MUSIC_CLASSES))
 eval-music: | $(BUILD)/bin/vx-decode $(BUILD)/bin/vx-spectro $(BUILD)/bin/vx-infer $(if $(filter command line,$(origin SPLIT)),,$(MUSIC_CACHE)/split.stamp)
+	@[ -d "$(MUSIC_EVAL_DIR)" ] || { echo "eval-music: $(MUSIC_EVAL_DIR): no such folder (SPLIT= names a folder of class folders)" >&2; exit 1; }
+	@[ -n "$(MUSIC_EVAL_CLASSES)" ] || { echo "eval-music: $(MUSIC_EVAL_DIR): no class folders in it" >&2; exit 1; }
 	@mkdir -p $(MUSIC_CACHE)
 	$(BUILD)/bin/vx-decode --rate 22050 --labels $(MUSIC_EVAL_CLASSES) $(MUSIC_EVAL_DIR) | \
 	  $(BUILD)/bin/vx-spectro $(SPECTRO_OPTS) $(SEGMENT_OPTS) | \

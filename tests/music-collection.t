@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 set -o pipefail
 command -v sox > /dev/null || { echo "1..0 # SKIP no sox"; exit 0; }
-plan 10
+plan 12
 ignore_libsox_leaks
 coll=$tmp/collection
 mkdir -p "$coll/happy" "$coll/sad" "$coll/angry"
@@ -62,6 +62,14 @@ last=$(tail -1 eval.txt)
 acc=$(awk -F'\t' '$1 == "accuracy" { print $2 }' <<< "$last")
 ok "$(awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.99) }'; echo $?)" "every song classified right: last line '$last'"
 ok "$(grep -q '^songs	18$' eval.txt; echo $?)" "judged per song: 18 songs from their segments"
+# A SPLIT that is no folder, or holds no class folders, is named as such, not read from stdin.
+make -s -C "$src" "${vars[@]}" eval-music SPLIT="$tmp/nowhere" > /dev/null 2> err-missing.txt
+ok "$([ $? != 0 ] && grep -q "^eval-music: $tmp/nowhere: no such folder" err-missing.txt; echo $?)" \
+   "make eval-music SPLIT=a missing folder fails and says so ($(head -1 err-missing.txt))"
+mkdir -p "$tmp/flat" && cp "$coll"/happy/*1.wav "$tmp/flat/"
+make -s -C "$src" "${vars[@]}" eval-music SPLIT="$tmp/flat" > /dev/null 2> err-flat.txt
+ok "$([ $? != 0 ] && grep -q "^eval-music: $tmp/flat: no class folders in it" err-flat.txt; echo $?)" \
+   "make eval-music SPLIT=a folder of songs without class folders fails and says so"
 # With a split (MUSIC_SPLIT, as models/music/split.tsv: song, folder, part, artist; the clips are
 # FOLDER/SONG.mp3), make eval-music on a fresh cache judges the validation part, whose folders the
 # split's own rule makes only after make has started.
