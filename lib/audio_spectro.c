@@ -179,7 +179,7 @@ struct vx_spectro {
     float *frame;      /* [n_fft] windowed samples, FFTW's input */
     fftwf_complex *spectrum; /* [n_fft/2] FFTW's output */
     fftwf_plan plan;
-    float *twiddle;          /* [n_fft/4 + 1][2] cos and sin of 2 pi k / n_fft */
+    float *cosine, *sine;    /* [n_fft/4 + 1] cos and sin of 2 pi k / n_fft */
     struct band *bands; /* [mels] */
     float *weights;     /* the bands' weights, back to back */
     float *power;       /* [nbins] */
@@ -210,7 +210,8 @@ void vx_spectro_free(vx_spectro *s)
     fftwf_free(s->frame);
     fftwf_free(s->spectrum);
     free(s->window);
-    free(s->twiddle);
+    free(s->cosine);
+    free(s->sine);
     free(s->bands);
     free(s->weights);
     free(s->power);
@@ -284,8 +285,10 @@ int vx_spectro_new(vx_spectro **out, const vx_spectro_opts *o, vx_error *err)
     s->total = vx_calloc((size_t)(o->mels + 7) / 8 * 8, sizeof *s->total, err);
     s->frame = fftwf_alloc_real(n);
     s->spectrum = fftwf_alloc_complex(n / 2);
-    s->twiddle = vx_malloc((n / 4 + 1) * 2 * sizeof *s->twiddle, err);
-    if (!s->window || !s->buf || !s->power || !s->total || !s->frame || !s->spectrum || !s->twiddle ||
+    s->cosine = vx_malloc((n / 4 + 1) * sizeof *s->cosine, err);
+    s->sine = vx_malloc((n / 4 + 1) * sizeof *s->sine, err);
+    if (!s->window || !s->buf || !s->power || !s->total || !s->frame || !s->spectrum || !s->cosine ||
+        !s->sine ||
         make_bands(s, err) < 0) {
         vx_spectro_free(s);
         return vx_fail(err, "out of memory for the spectrogram maker");
@@ -294,8 +297,8 @@ int vx_spectro_new(vx_spectro **out, const vx_spectro_opts *o, vx_error *err)
     for (size_t i = 0; i < n; i++)
         s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * PI * (double)i / (double)n));
     for (size_t k = 0; k <= n / 4; k++) {
-        s->twiddle[2 * k] = (float)cos(2.0 * PI * (double)k / (double)n);
-        s->twiddle[2 * k + 1] = (float)sin(2.0 * PI * (double)k / (double)n);
+        s->cosine[k] = (float)cos(2.0 * PI * (double)k / (double)n);
+        s->sine[k] = (float)sin(2.0 * PI * (double)k / (double)n);
     }
     /* The real FFT of n points as a complex one of n/2 (the frame's even samples as real parts,
      * odd ones as imaginary: its own layout), untangled in power_spectrum: FFTW_ESTIMATE plans
@@ -414,56 +417,66 @@ static void db8(const float *in, float *out)
     memcpy(out, &db, sizeof db);
 }
 
-/* Eight interleaved pairs p[0..8) split into their first and second members, in order or
- * (reversed) as p[7], ..., p[0]. */
-static void split_pairs(const float (*p)[2], int reversed, v8f *first, v8f *second)
+/* The real and imaginary parts of the eight complex values p[0..8), as they lie in the two
+ * vectors after shuffles within each 128-bit half (bins 0 1 4 5 2 3 6 7): on AVX2 machines
+ * without fast lane-crossing shuffles, one general shuffle of the sixteen floats per part made
+ * power_spectrum half again as slow. in_order and in_reverse then cross halves once. */
+static void load_parts(const float (*p)[2], v8f *re, v8f *im)
 {
     v8f a, b;
     memcpy(&a, p, sizeof a);
     memcpy(&b, p + 4, sizeof b);
-    if (reversed) {
-        *first = __builtin_shufflevector(a, b, 14, 12, 10, 8, 6, 4, 2, 0);
-        *second = __builtin_shufflevector(a, b, 15, 13, 11, 9, 7, 5, 3, 1);
-    } else {
-        *first = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
-        *second = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
-    }
+    *re = __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14);
+    *im = __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
 }
+
+static v8f in_order(v8f x) { return __builtin_shufflevector(x, x, 0, 1, 4, 5, 2, 3, 6, 7); }
+static v8f in_reverse(v8f x) { return __builtin_shufflevector(x, x, 7, 6, 3, 2, 5, 4, 1, 0); }
 
 /* |X[k]|^2 for k = 0..top and more (up to n/2) of the real frame x from Z, the n/2-point FFT of
  * z[j] = x[2j] + i x[2j+1]: with E and O the FFTs of the even and odd samples,
  * X[k] = E[k] + W^k O[k] (W = e^(-2 pi i/n)), E[k] = (Z[k] + conj Z[h-k]) / 2 and
  * O[k] = -i (Z[k] - conj Z[h-k]) / 2 (h = n/2). Bins k and h-k share E and O up to conjugation
  * and W^(h-k) = -conj W^k, so they are made together, eight pairs at a time: bins k..k+7 from
- * Z read forwards, bins h-k-7..h-k from Z read backwards. The vector lanes do the scalar tail's
- * arithmetic in its order, so every bin has the same float either way. */
-static void power_spectrum(long n, long top, const float (*restrict z)[2], const float (*restrict twiddle)[2],
-                           float *restrict power)
+ * Z read forwards, bins h-k-7..h-k from Z read backwards; the upper bin of each pair only when
+ * a band reaches it (below fmax = rate/4 none does). The vector lanes do the scalar tail's
+ * arithmetic in the same order, so every bin gets the same float either way. */
+static void power_spectrum(long n, long top, const float (*restrict z)[2], const float *restrict cosine,
+                           const float *restrict sine, float *restrict power)
 {
     const long h = n / 2, last = top < h / 2 ? top : h / 2; /* the last k whose pair is made */
+    const int upper = top >= h / 2;                         /* whether bins h-last..h-1 are read */
     power[0] = (z[0][0] + z[0][1]) * (z[0][0] + z[0][1]);
     power[h] = (z[0][0] - z[0][1]) * (z[0][0] - z[0][1]);
     long k = 1;
     for (; k + 7 <= last; k += 8) {
         v8f ar, ai, br, bi, c, sn;
-        split_pairs(z + k, 0, &ar, &ai);
-        split_pairs(z + h - k - 7, 1, &br, &bi);
-        split_pairs(twiddle + k, 0, &c, &sn);
+        load_parts(z + k, &ar, &ai);
+        ar = in_order(ar);
+        ai = in_order(ai);
+        load_parts(z + h - k - 7, &br, &bi);
+        br = in_reverse(br);
+        bi = in_reverse(bi);
+        memcpy(&c, cosine + k, sizeof c);
+        memcpy(&sn, sine + k, sizeof sn);
         v8f er = 0.5f * (ar + br), ei = 0.5f * (ai - bi), odr = 0.5f * (ai + bi), odi = -0.5f * (ar - br);
         v8f p = c * odr + sn * odi, q = c * odi - sn * odr;
         v8f low = (er + p) * (er + p) + (ei + q) * (ei + q);
-        v8f high = (er - p) * (er - p) + (q - ei) * (q - ei);
-        high = __builtin_shufflevector(high, high, 7, 6, 5, 4, 3, 2, 1, 0);
         memcpy(power + k, &low, sizeof low);
-        memcpy(power + h - k - 7, &high, sizeof high); /* after low: bin h/2 is high's, as below */
+        if (upper) {
+            v8f high = (er - p) * (er - p) + (q - ei) * (q - ei);
+            high = __builtin_shufflevector(high, high, 7, 6, 5, 4, 3, 2, 1, 0);
+            memcpy(power + h - k - 7, &high, sizeof high); /* after low: bin h/2 is high's, as below */
+        }
     }
     for (; k <= last; k++) {
         float ar = z[k][0], ai = z[k][1], br = z[h - k][0], bi = z[h - k][1];
         float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi), odr = 0.5f * (ai + bi), odi = -0.5f * (ar - br);
-        float c = twiddle[k][0], sn = twiddle[k][1];
+        float c = cosine[k], sn = sine[k];
         float p = c * odr + sn * odi, q = c * odi - sn * odr;
         power[k] = (er + p) * (er + p) + (ei + q) * (ei + q);
-        power[h - k] = (er - p) * (er - p) + (q - ei) * (q - ei);
+        if (upper)
+            power[h - k] = (er - p) * (er - p) + (q - ei) * (q - ei);
     }
 }
 
@@ -486,7 +499,7 @@ static void compute_frame(vx_spectro *s, const float *samples)
     for (; i < n; i++)
         frame[i] = buf[i] * window[i];
     fftwf_execute(s->plan);
-    power_spectrum(n, s->top, (const float(*)[2])s->spectrum, (const float(*)[2])s->twiddle, power);
+    power_spectrum(n, s->top, (const float(*)[2])s->spectrum, s->cosine, s->sine, power);
     float *restrict total = s->total;
     for (long m = 0; m < mels; m++) {
         const struct band *b = &s->bands[m];
