@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""spectro-bench.py — `vx-decode | vx-spectro --segment 3 --segment-hop 1.5` against `sox` decoding
-alone, on one core, over the same clips: music4q MP3s when present, else clips made with sox.
+"""spectro-bench.py — `vx-decode | vx-spectro OPTIONS` against `sox` decoding alone, on one core,
+over the same clips: music4q MP3s when present, else clips made with sox.
 
-Usage: spectro-bench.py BUILD MUSIC_DIR [FILES] [ROUNDS]
+Usage: spectro-bench.py BUILD MUSIC_DIR FILES ROUNDS OPTIONS [OPTIONS]...
+
+Each OPTIONS (one argument: vx-spectro's options, split at spaces) is a side of its own; the first
+is the headline, whose ratio is held to the goal.
 
 Each clip is run by both sides one after the other, ROUNDS times, the side that goes first taking
 turns, and each side's time of a clip is the least of its rounds: on a shared machine a burst of
@@ -41,38 +44,41 @@ def clips(music, count, scratch):
 
 
 def main():
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 6:
         sys.exit(__doc__.split("\n\n")[1])
     build, music = sys.argv[1], sys.argv[2]
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    sides = {
-        "sox": "sox \"$1\" -t f32 -r 22050 -c 1 - >/dev/null 2>&1",
-        "vx": f"{build}/bin/vx-decode --rate 22050 \"$1\" | "
-              f"{build}/bin/vx-spectro --segment 3 --segment-hop 1.5 >/dev/null",
-    }
+    count, rounds = int(sys.argv[3]), int(sys.argv[4])
+    sides = {"sox": "sox \"$1\" -t f32 -r 22050 -c 1 - >/dev/null 2>&1"}
+    for options in sys.argv[5:]:
+        name = f"vx-decode | vx-spectro {' '.join(options.split())}"
+        sides[name] = f"{build}/bin/vx-decode --rate 22050 \"$1\" | {build}/bin/vx-spectro {options} >/dev/null"
+    headline = list(sides)[1]
     with tempfile.TemporaryDirectory() as scratch:
         files, what = clips(music, count, scratch)
-        # Every clip must go through without an error before anything is timed.
+        # Every clip must go through every side without an error before anything is timed.
         for clip in files:
-            timed(sides["vx"], clip)
+            for side in list(sides)[1:]:
+                timed(sides[side], clip)
         print(f"bench-spectro: {what}, one core (taskset -c 0), {rounds} rounds, the sides alternating clip by clip")
         best = {side: [(float("inf"), float("inf"))] * len(files) for side in sides}
         for r in range(rounds):
             total = {side: [0.0, 0.0] for side in sides}
             for i, clip in enumerate(files):
-                order = ["sox", "vx"] if (r + i) % 2 == 0 else ["vx", "sox"]
+                order = list(sides) if (r + i) % 2 == 0 else list(sides)[::-1]
                 for side in order:
                     wall, cpu = timed(sides[side], clip)
                     total[side][0] += wall
                     total[side][1] += cpu
                     best[side][i] = (min(best[side][i][0], wall), min(best[side][i][1], cpu))
-            (sw, sc), (vw, vc) = total["sox"], total["vx"]
-            print(f"round {r + 1}: sox {sw:.3f} s (cpu {sc:.3f}), vx-decode | vx-spectro {vw:.3f} s (cpu {vc:.3f}): "
-                  f"ratio {vw / sw:.3f} wall, {vc / sc:.3f} cpu")
+            (sw, sc) = total["sox"]
+            print(f"round {r + 1}: sox {sw:.3f} s (cpu {sc:.3f})" +
+                  "".join(f"; {side} {w:.3f} s (cpu {c:.3f}): ratio {w / sw:.3f} wall, {c / sc:.3f} cpu"
+                          for side, (w, c) in list(total.items())[1:]))
         sums = {side: [sum(t[k] for t in best[side]) for k in (0, 1)] for side in sides}
-        print(f"each clip's best: sox {sums['sox'][1]:.3f} s cpu, vx-decode | vx-spectro {sums['vx'][1]:.3f} s cpu: "
-              f"ratio {sums['vx'][1] / sums['sox'][1]:.3f} cpu, {sums['vx'][0] / sums['sox'][0]:.3f} wall (goal <= 1.25)")
-
+        (sw, sc) = sums["sox"]
+        print(f"each clip's best: sox {sc:.3f} s cpu")
+        for side, (w, c) in list(sums.items())[1:]:
+            goal = " (goal <= 1.25)" if side == headline else ""
+            print(f"each clip's best: {side} {c:.3f} s cpu: ratio {c / sc:.3f} cpu, {w / sw:.3f} wall{goal}")
 
 main()
